@@ -1,0 +1,3 @@
+"""Pause a DynamoDB throughput autoscaler while EMR backup clusters run."""
+
+__version__ = "1.0.0"

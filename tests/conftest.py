@@ -1,0 +1,164 @@
+"""Fixtures: one moto_server per test session, reset before each test that uses it."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support.moto import REGION, MotoServer, World, executable, isolated_env
+
+CLUSTER = "autoscaling"
+SERVICE = "dynamodb-autoscaler"
+PREFIX = "dynamodb-backup-"
+FAKE_AWS = Path(__file__).parent / "support" / "fake_aws.py"
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[MotoServer]:
+    with MotoServer() as server:
+        yield server
+
+
+class Stack:
+    """The local AWS plus the installed controller, run as a user would run it."""
+
+    def __init__(self, server: MotoServer, tmp: Path) -> None:
+        self.server = server
+        self.tmp = tmp
+        self.world = World(server.url)
+        self.calls_file = tmp / "calls.jsonl"
+        self.env = isolated_env(
+            server.url,
+            tmp / "home",
+            EMR_PREFIX=PREFIX,
+            EMR_REGION=REGION,
+            AUTOSCALER_CLUSTER=CLUSTER,
+            AUTOSCALER_REGION=REGION,
+            AUTOSCALER_SERVICE=SERVICE,
+        )
+        self.command = executable("dynamodb-autoscaler-control")
+
+    # --- AWS state -------------------------------------------------------------------
+    def service(self, desired: int) -> str:
+        return self.world.create_service(CLUSTER, SERVICE, desired)
+
+    def desired(self) -> int:
+        return self.world.desired(CLUSTER, SERVICE)
+
+    # --- the CLI double --------------------------------------------------------------
+    def fake_aws(self, plan: dict[str, Any] | None = None) -> None:
+        """Route the controller's CLI calls through the recording, fault-injecting double."""
+        plan_file = self.tmp / "plan.json"
+        plan_file.write_text(json.dumps(plan or {}))
+        self.env.update(
+            AWS_CLI=str(FAKE_AWS),
+            FAKE_AWS_PLAN=str(plan_file),
+            FAKE_AWS_CALLS=str(self.calls_file),
+            FAKE_AWS_REAL=executable("aws"),
+        )
+
+    def calls(self) -> list[list[str]]:
+        if not self.calls_file.exists():
+            return []
+        return [json.loads(line) for line in self.calls_file.read_text().splitlines()]
+
+    def operations(self) -> list[str]:
+        return [" ".join(call[:2]) for call in self.calls()]
+
+    # --- the controller --------------------------------------------------------------
+    def run(self, *args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [self.command, *args],
+            env={**self.env, **env},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
+
+    def start(self, *args: str, **env: str) -> Loop:
+        return Loop(
+            subprocess.Popen(
+                [self.command, *args],
+                env={**self.env, **env},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                text=True,
+            ),
+            self.tmp / "loop.log",
+        )
+
+
+class Loop:
+    """A controller running its loop in the background, its output collected to a file."""
+
+    def __init__(self, process: subprocess.Popen[str], log_path: Path) -> None:
+        self.process = process
+        self.log_path = log_path
+        self.lines: list[str] = []
+
+        def pump() -> None:
+            assert process.stdout is not None
+            for line in process.stdout:
+                self.lines.append(line)
+
+        self._pump = threading.Thread(target=pump, daemon=True)
+        self._pump.start()
+
+    @property
+    def output(self) -> str:
+        return "".join(self.lines)
+
+    def wait_for(self, text: str, timeout: float = 30, count: int = 1) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.output.count(text) >= count:
+                return
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise AssertionError(f"{text!r} not seen {count}x; output:\n{self.output}")
+
+    def terminate(self, sig: int = signal.SIGTERM, timeout: float = 10) -> tuple[int, float]:
+        """Send `sig`; return the exit status and how long the process took to exit."""
+        started = time.monotonic()
+        self.process.send_signal(sig)
+        code = self.process.wait(timeout)
+        elapsed = time.monotonic() - started
+        self._pump.join(5)
+        return code, elapsed
+
+    def kill(self) -> None:
+        if self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
+
+
+@pytest.fixture
+def stack(moto_server: MotoServer, tmp_path: Path) -> Iterator[Stack]:
+    moto_server.reset()
+    s = Stack(moto_server, tmp_path)
+    yield s
+
+
+@pytest.fixture
+def loops() -> Iterator[list[Loop]]:
+    """Loops started by a test; killed at the end so that a failed test leaks no process."""
+    started: list[Loop] = []
+    yield started
+    for loop in started:
+        loop.kill()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.integration)

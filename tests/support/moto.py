@@ -1,0 +1,168 @@
+"""A real moto_server on a free loopback port, and the AWS state the tests and demo need.
+
+Shared by the test fixtures, scripts/demo and scripts/bench so that there is one way to
+start a local AWS and seed it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+BIN = Path(sys.executable).parent
+ACCOUNT = "123456789012"
+REGION = "us-east-1"
+
+
+def executable(name: str) -> str:
+    """A tool from this virtualenv first, then from PATH."""
+    found = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
+    if not found:
+        raise RuntimeError(f"{name} not found; run scripts/test or scripts/demo to install it")
+    return found
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class MotoServer:
+    """moto_server in its own process group, so stopping it leaves nothing behind."""
+
+    def __init__(self, extra_env: Mapping[str, str] | None = None) -> None:
+        self.extra_env = dict(extra_env or {})
+        self.process: subprocess.Popen[bytes] | None = None
+        self.url = ""
+        self.log = tempfile.TemporaryFile()
+
+    def start(self, timeout: float = 30.0) -> MotoServer:
+        for _ in range(3):  # the free port can be taken between probing and binding
+            port = free_port()
+            self.url = f"http://127.0.0.1:{port}"
+            self.process = subprocess.Popen(
+                [executable("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                env={**os.environ, **self.extra_env},
+                stdout=self.log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline and self.process.poll() is None:
+                try:
+                    urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1).close()
+                    return self
+                except OSError:
+                    time.sleep(0.1)
+            self.stop()
+        raise RuntimeError("moto_server did not start")
+
+    def reset(self) -> None:
+        request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")
+        urllib.request.urlopen(request, timeout=10).close()
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(10)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait()
+
+    def __enter__(self) -> MotoServer:
+        return self.start()
+
+    def __exit__(self, *_: object) -> None:
+        self.stop()
+
+
+def isolated_env(endpoint: str, home: Path, **extra: str) -> dict[str, str]:
+    """Environment for the aws CLI and the controller: fake credentials, no user profile."""
+    home.mkdir(parents=True, exist_ok=True)
+    for name in ("config", "credentials"):
+        (home / name).touch()
+    env = {
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "HOME": str(home),
+        "LANG": "C.UTF-8",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret-do-not-log",
+        "AWS_CONFIG_FILE": str(home / "config"),
+        "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
+        "AWS_ENDPOINT_URL": endpoint,
+        # Without this the CLI probes the EC2 metadata service for a region or credentials.
+        "AWS_EC2_METADATA_DISABLED": "true",
+        "AWS_CLI": executable("aws"),
+    }
+    env.update(extra)
+    return env
+
+
+class World:
+    """Seed and inspect the local AWS: EMR clusters and the autoscaler's ECS service."""
+
+    def __init__(self, endpoint: str, region: str = REGION) -> None:
+        session = boto3.session.Session(
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing-secret-do-not-log",
+            region_name=region,
+        )
+        self.emr = session.client("emr", endpoint_url=endpoint)
+        self.ecs = session.client("ecs", endpoint_url=endpoint)
+        self.region = region
+
+    def create_service(self, cluster: str, service: str, desired: int) -> str:
+        self.ecs.create_cluster(clusterName=cluster)
+        self.ecs.register_task_definition(
+            family="dynamodb-autoscaler",
+            containerDefinitions=[{"name": "autoscaler", "image": "busybox", "memory": 64}],
+        )
+        created = self.ecs.create_service(
+            cluster=cluster,
+            serviceName=service,
+            taskDefinition="dynamodb-autoscaler",
+            desiredCount=desired,
+        )
+        return str(created["service"]["serviceArn"])
+
+    def service(self, cluster: str, service: str) -> dict[str, Any]:
+        found = self.ecs.describe_services(cluster=cluster, services=[service])["services"]
+        return dict(found[0])
+
+    def desired(self, cluster: str, service: str) -> int:
+        return int(self.service(cluster, service)["desiredCount"])
+
+    def set_desired(self, cluster: str, service: str, desired: int) -> None:
+        self.ecs.update_service(cluster=cluster, service=service, desiredCount=desired)
+
+    def start_cluster(self, name: str) -> str:
+        """An EMR cluster that stays active (WAITING) until terminated."""
+        flow = self.emr.run_job_flow(
+            Name=name,
+            ReleaseLabel="emr-6.10.0",
+            Instances={
+                "MasterInstanceType": "m5.xlarge",
+                "InstanceCount": 1,
+                "KeepJobFlowAliveWhenNoSteps": True,
+            },
+            JobFlowRole="EMR_EC2_DefaultRole",
+            ServiceRole="EMR_DefaultRole",
+        )
+        return str(flow["JobFlowId"])
+
+    def terminate_cluster(self, cluster_id: str) -> None:
+        self.emr.terminate_job_flows(JobFlowIds=[cluster_id])

@@ -1,0 +1,179 @@
+"""One tick with a fake runner: which CLI calls it makes, and what it reports."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+
+from controller.aws import AwsError, Interrupted
+from controller.config import Config
+from controller.loop import Controller, run
+
+CONFIG = Config(
+    emr_prefix="backup-",
+    emr_region="us-east-1",
+    autoscaler_cluster="c1",
+    autoscaler_region="eu-west-1",
+    autoscaler_service="svc",
+    interval=0.01,
+)
+
+
+def service_doc(desired: int) -> dict[str, Any]:
+    return {
+        "serviceArn": "arn:aws:ecs:eu-west-1:123456789012:service/c1/svc",
+        "serviceName": "svc",
+        "status": "ACTIVE",
+        "desiredCount": desired,
+        "runningCount": desired,
+        "pendingCount": 0,
+    }
+
+
+class FakeAws:
+    """Answers like the CLI would, from a few facts; records every call."""
+
+    def __init__(self, clusters: Sequence[str] | Exception = (), desired: int = 1) -> None:
+        self.clusters = clusters
+        self.desired = desired
+        self.calls: list[tuple[list[str], bool]] = []
+        self.update_error: Exception | None = None
+
+    def __call__(self, args: Sequence[str], *, mutating: bool = False) -> dict[str, Any]:
+        self.calls.append((list(args), mutating))
+        if args[:2] == ["emr", "list-clusters"]:
+            if isinstance(self.clusters, Exception):
+                raise self.clusters
+            return {
+                "Clusters": [
+                    {"Id": f"j-{i}", "Name": name, "Status": {"State": "RUNNING"}}
+                    for i, name in enumerate(self.clusters)
+                ]
+            }
+        if args[:2] == ["ecs", "describe-services"]:
+            return {"services": [service_doc(self.desired)], "failures": []}
+        if args[:2] == ["ecs", "update-service"]:
+            if self.update_error:
+                raise self.update_error
+            self.desired = int(args[args.index("--desired-count") + 1])
+            return {"service": service_doc(self.desired)}
+        raise AssertionError(f"unexpected call {args}")
+
+    def updates(self) -> list[tuple[list[str], bool]]:
+        return [call for call in self.calls if call[0][1] == "update-service"]
+
+
+@pytest.fixture
+def pool() -> Any:
+    with ThreadPoolExecutor(2) as executor:
+        yield executor
+
+
+def test_steady_tick_makes_exactly_the_two_queries(pool: Any) -> None:
+    aws = FakeAws(clusters=["other-cluster"], desired=1)
+
+    assert Controller(CONFIG, aws, pool).tick()
+
+    assert sorted(call[0][:2] for call in aws.calls) == [
+        ["ecs", "describe-services"],
+        ["emr", "list-clusters"],
+    ]
+    emr_call = next(c for c, _ in aws.calls if c[0] == "emr")
+    ecs_call = next(c for c, _ in aws.calls if c[0] == "ecs")
+    assert emr_call == ["emr", "list-clusters", "--active", "--region", "us-east-1"]
+    assert ecs_call == [
+        "ecs", "describe-services", "--cluster", "c1", "--services", "svc",
+        "--region", "eu-west-1",
+    ]  # fmt: skip
+
+
+def test_pause_is_one_mutating_update_to_zero(pool: Any) -> None:
+    aws = FakeAws(clusters=["backup-1"], desired=2)
+
+    assert Controller(CONFIG, aws, pool).tick()
+
+    (update,) = aws.updates()
+    assert update == (
+        ["ecs", "update-service", "--cluster", "c1", "--service", "svc",
+         "--desired-count", "0", "--region", "eu-west-1"],
+        True,
+    )  # fmt: skip
+    assert aws.desired == 0
+
+
+def test_resume_sets_one(pool: Any) -> None:
+    aws = FakeAws(clusters=[], desired=0)
+
+    assert Controller(CONFIG, aws, pool).tick()
+
+    assert aws.desired == 1
+    assert len(aws.updates()) == 1
+
+
+def test_dry_run_never_updates(pool: Any) -> None:
+    aws = FakeAws(clusters=["backup-1"], desired=2)
+    config = Config(**{**CONFIG.__dict__, "dry_run": True})
+
+    assert Controller(config, aws, pool).tick()
+
+    assert aws.updates() == []
+
+
+def test_emr_failure_fails_the_tick_and_changes_nothing(
+    pool: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    aws = FakeAws(clusters=AwsError("aws emr", "AccessDeniedException", "no", False), desired=0)
+
+    assert not Controller(CONFIG, aws, pool).tick()
+
+    assert aws.updates() == []
+    assert "EMR query failed" in caplog.text
+
+
+def test_failed_update_fails_the_tick(pool: Any, caplog: pytest.LogCaptureFixture) -> None:
+    aws = FakeAws(clusters=["backup-1"], desired=1)
+    aws.update_error = AwsError("aws ecs update-service", "AccessDeniedException", "no", False)
+
+    assert not Controller(CONFIG, aws, pool).tick()
+
+    assert "pause: desired 1 -> 0 FAILED" in caplog.text
+
+
+@pytest.mark.parametrize(("clusters", "status"), [([], 0), (AwsError("a", "X", "y", False), 1)])
+def test_once_exit_status(pool: Any, clusters: Any, status: int) -> None:
+    aws = FakeAws(clusters=clusters, desired=1)
+
+    assert (
+        run(Controller(CONFIG, aws, pool), interval=60, once=True, stop=threading.Event()) == status
+    )
+
+
+def test_loop_ticks_until_stopped(pool: Any) -> None:
+    aws = FakeAws(clusters=[], desired=1)
+    stop = threading.Event()
+    controller = Controller(CONFIG, aws, pool)
+    ticks = 0
+    original = controller.tick
+
+    def counting_tick() -> bool:
+        nonlocal ticks
+        ticks += 1
+        if ticks == 3:
+            stop.set()
+        return original()
+
+    controller.tick = counting_tick  # type: ignore[method-assign]
+
+    assert run(controller, interval=0.01, once=False, stop=stop) == 0
+    assert ticks == 3
+
+
+def test_interrupted_tick_exits_0(pool: Any) -> None:
+    aws = FakeAws(clusters=Interrupted("aws emr list-clusters"), desired=0)
+
+    assert run(Controller(CONFIG, aws, pool), interval=60, once=False, stop=threading.Event()) == 0
+    assert aws.updates() == []

@@ -35,7 +35,8 @@ class Interrupted(Exception):
     """Shutdown was requested; the call was stopped or never started."""
 
 
-@dataclass
+# eq=False: exceptions compare and hash by identity, as Python's own do.
+@dataclass(eq=False)
 class AwsError(Exception):
     """A CLI call that failed for good (after retries, or at once when retrying is pointless)."""
 
@@ -197,7 +198,6 @@ class AwsCli:
         self._endpoint = ["--endpoint-url", endpoint_url] if endpoint_url else []
         self._lock = threading.Lock()
         self._in_flight: dict[int, tuple[Any, bool]] = {}
-        self.calls = 0
 
     def __call__(self, args: Sequence[str], *, mutating: bool = False) -> JsonDict:
         argv = [*args, *self._endpoint, "--output", "json"]
@@ -231,7 +231,6 @@ class AwsCli:
         with self._lock:
             if self._stop.is_set() and not mutating:
                 raise Interrupted(shown)
-            self.calls += 1
             running = self._command(
                 *argv,
                 _env=self._env,

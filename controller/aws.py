@@ -88,7 +88,15 @@ RETRYABLE_CODES = frozenset(
     }
 )
 
-_AWS_ERROR = re.compile(r"An error occurred \((?P<code>[^)]+)\)[^:]*:\s*(?P<message>.*)", re.S)
+# botocore's ClientError text; the retry note is there when botocore itself retried.
+_AWS_ERROR = re.compile(
+    r"An error occurred \((?P<code>[^)]+)\) when calling the \w+ operation"
+    r"(?: \(reached max retries: \d+\))?:\s*(?P<message>.*)",
+    re.S,
+)
+# When the body is not in the service's protocol (an XML error from a proxy, or moto's
+# IAM check on a JSON service), botocore reports only the HTTP status; the body says more.
+_XML_ERROR = re.compile(r"<Code>(?P<code>[^<]+)</Code>\s*<Message>(?P<message>[^<]*)</Message>")
 
 # Failures that happen before AWS answers, in the order they are checked.
 _LOCAL_FAILURES: tuple[tuple[str, str, bool], ...] = (
@@ -103,6 +111,9 @@ _LOCAL_FAILURES: tuple[tuple[str, str, bool], ...] = (
         True,
     ),
     ("SSL validation failed", "SSLError", False),
+    ("Parameter validation failed", "ParamValidation", False),
+    ("The config profile", "ProfileNotFound", False),
+    ("Invalid endpoint", "InvalidEndpoint", False),
 )
 
 # Usage errors: v2 exits 252, v1 exits 2 (argparse); neither gets better by trying again.
@@ -114,11 +125,15 @@ def classify(exit_code: int, stderr: str) -> tuple[str, str, bool]:
     text = stderr.strip()
     found = _AWS_ERROR.search(text)
     if found:
-        code = found["code"]
-        message = " ".join(found["message"].split())
-        if code in RETRYABLE_CODES or (code.isdigit() and int(code) >= 500):
-            return code, message, True
-        return code, message, False
+        code, message = found["code"], found["message"]
+        status = int(code) if code.isdigit() else None
+        body = _XML_ERROR.search(message) if status else None
+        if body:
+            code, message = body["code"], body["message"]
+        message = " ".join(message.split())
+        # 429 is HTTP's "too many requests"; 5xx is the service's own fault.
+        retryable = code in RETRYABLE_CODES or status == 429 or (status or 0) >= 500
+        return code, message, retryable
     last_line = text.splitlines()[-1].strip() if text else f"exit status {exit_code}"
     for needle, code, retryable in _LOCAL_FAILURES:
         if needle in text:

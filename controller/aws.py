@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import shlex
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +35,10 @@ class Runner(Protocol):
 
 class Interrupted(Exception):
     """Shutdown was requested; the call was stopped or never started."""
+
+
+class CliNotRunnable(Exception):
+    """The AWS CLI could not be started at all: a configuration problem, not an AWS one."""
 
 
 @dataclass
@@ -235,10 +241,9 @@ class AwsCli:
     def interrupt(self) -> None:
         """Stop every query in flight; an update in flight is left to finish."""
         with self._lock:
-            for process, mutating in self._in_flight.values():
+            for pid, (_, mutating) in self._in_flight.items():
                 if not mutating:
-                    with contextlib.suppress(ProcessLookupError):
-                        process.kill()
+                    _kill_group(pid)
 
     def _run_once(self, argv: list[str], shown: str, mutating: bool) -> str:
         # Spawning under the lock closes the race with interrupt(): a query either starts
@@ -247,20 +252,30 @@ class AwsCli:
             if self._stop.is_set() and not mutating:
                 raise Interrupted(shown)
             self.calls += 1
-            running = self._command(
-                *argv,
-                _env=self._env,
-                _timeout=self._timeout,
-                _bg=True,
-                _bg_exc=False,
-                _tty_out=False,
-            )
+            try:
+                running = self._command(
+                    *argv,
+                    _env=self._env,
+                    _timeout=self._timeout,
+                    _bg=True,
+                    _bg_exc=False,
+                    _tty_out=False,
+                    # Its own process group: whatever the CLI starts (a credential_process,
+                    # a wrapper's child) can be killed with it, and a Ctrl-C meant for us
+                    # does not cut an update short.
+                    _new_group=True,
+                )
+            except sh.ForkException as error:
+                reason = str(error).strip().splitlines()[-1].strip()
+                raise CliNotRunnable(f"cannot run {self._executable!r}: {reason}") from None
             pid = running.pid
             self._in_flight[pid] = (running, mutating)
         try:
             running.wait()
             return str(running.stdout.decode("utf-8", "replace"))
         except sh.TimeoutException:
+            # sh killed the CLI itself; anything it started must not outlive it.
+            _kill_group(pid)
             raise AwsError(
                 shown,
                 "Timeout",
@@ -277,3 +292,8 @@ class AwsCli:
         finally:
             with self._lock:
                 self._in_flight.pop(pid, None)
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)

@@ -19,7 +19,8 @@ import pytest
 from tests.conftest import CLUSTER, PREFIX, SERVICE, Stack, processes_using
 from tests.support.moto import free_port
 
-ATTEMPTS = 3
+# Two attempts show a retry and keep the backoff (about 1 s) short; the default is 4.
+ATTEMPTS = 2
 TIMEOUT = 10
 SETTINGS = {"CALL_ATTEMPTS": str(ATTEMPTS), "CALL_TIMEOUT": str(TIMEOUT)}
 # Scheduling on a loaded machine, between and around the calls a bound accounts for.
@@ -69,11 +70,7 @@ EMR_FAULTS = [
         "ThrottlingException",
         id="throttling",
     ),
-    pytest.param(
-        fail("RequestLimitExceeded"), ATTEMPTS, "RequestLimitExceeded", id="request-limit"
-    ),
     pytest.param(fail("InternalServerError"), ATTEMPTS, "InternalServerError", id="5xx-internal"),
-    pytest.param(fail("503", message="Service Unavailable"), ATTEMPTS, "503", id="5xx-unavailable"),
     pytest.param(
         fail(
             "AccessDeniedException",
@@ -150,7 +147,7 @@ def test_a_fault_that_clears_after_two_attempts_lets_the_tick_succeed(stack: Sta
         {"emr list-clusters": fail("ThrottlingException", message="Rate exceeded", times=2)}
     )
 
-    result = stack.run("--once", **SETTINGS)
+    result = stack.run("--once", CALL_ATTEMPTS="3", CALL_TIMEOUT=str(TIMEOUT))
 
     assert result.returncode == 0, result.stderr
     assert stack.desired() == 1, "once EMR answered (no backup), the rule resumes"
@@ -158,7 +155,7 @@ def test_a_fault_that_clears_after_two_attempts_lets_the_tick_succeed(stack: Sta
     assert retries_logged(result.stderr) == ["attempt 1 of 3 failed", "attempt 2 of 3 failed"]
     assert "resume: desired 0 -> 1" in result.stderr
     assert "query failed" not in result.stderr
-    assert tick_seconds(result.stderr) <= bound(calls=2)
+    assert tick_seconds(result.stderr) <= bound(attempts=3, calls=2)
 
 
 def test_moto_down_is_a_connection_error_retried_then_a_failed_tick(stack: Stack) -> None:
@@ -171,17 +168,19 @@ def test_moto_down_is_a_connection_error_retried_then_a_failed_tick(stack: Stack
         "--once",
         AWS_ENDPOINT_URL=f"http://127.0.0.1:{free_port()}",
         AWS_MAX_ATTEMPTS="1",
-        CALL_ATTEMPTS="2",
-        CALL_TIMEOUT=str(TIMEOUT),
+        **SETTINGS,
     )
 
     assert result.returncode == 1, result.stderr
     assert stack.desired() == 0
-    assert sorted(stack.operations()) == ["ecs describe-services"] * 2 + ["emr list-clusters"] * 2
+    assert (
+        sorted(stack.operations())
+        == ["ecs describe-services"] * ATTEMPTS + ["emr list-clusters"] * ATTEMPTS
+    )
     assert "EMR query failed" in result.stderr and "ECS query failed" in result.stderr
-    # each side: one retry warning and one final error
-    assert result.stderr.count("EndpointConnectionError") == 4
-    assert tick_seconds(result.stderr) <= bound(attempts=2)
+    # each side: a warning per retry and one final error
+    assert result.stderr.count("EndpointConnectionError") == 2 * ATTEMPTS
+    assert tick_seconds(result.stderr) <= bound()
 
 
 # --- ECS faults: a backup runs and the service is up, so the rule would pause -----------------
@@ -195,9 +194,6 @@ def test_moto_down_is_a_connection_error_retried_then_a_failed_tick(stack: Stack
             ATTEMPTS,
             "ThrottlingException",
             id="throttling",
-        ),
-        pytest.param(
-            fail("ServerException", "DescribeServices"), ATTEMPTS, "ServerException", id="5xx"
         ),
         pytest.param(
             fail("AccessDeniedException", "DescribeServices"),

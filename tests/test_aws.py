@@ -31,115 +31,107 @@ def aws_error(code: str, message: str = "details", retries: int | None = None) -
     return f"\nAn error occurred ({code}) {operation}: {message}\n"
 
 
-@pytest.mark.parametrize(
-    ("exit_code", "stderr", "code", "retryable"),
-    [
-        # throttling, whatever the service calls it
-        (255, aws_error("Throttling"), "Throttling", True),
-        (
-            254,
-            aws_error("ThrottlingException", "Rate exceeded", retries=4),
-            "ThrottlingException",
-            True,
-        ),
-        (255, aws_error("RequestLimitExceeded"), "RequestLimitExceeded", True),
-        (255, aws_error("TooManyRequestsException"), "TooManyRequestsException", True),
-        (255, aws_error("429", "<html>Too Many Requests</html>"), "429", True),
-        # the service's own faults
-        (255, aws_error("InternalServerError"), "InternalServerError", True),
-        (255, aws_error("InternalFailure"), "InternalFailure", True),
-        (255, aws_error("ServiceUnavailable"), "ServiceUnavailable", True),
-        (255, aws_error("ServiceUnavailableException"), "ServiceUnavailableException", True),
-        (255, aws_error("500", "Internal Server Error"), "500", True),
-        (255, aws_error("502", "<html><body>Bad Gateway</body></html>"), "502", True),
-        (255, aws_error("503", "Service Unavailable"), "503", True),
-        # no answer at all
-        (
-            255,
-            '\nCould not connect to the endpoint URL: "https://ecs.us-east-1.amazonaws.com/"\n',
-            "EndpointConnectionError",
-            True,
-        ),
-        (255, '\nConnect timeout on endpoint URL: "https://x/"\n', "ConnectTimeout", True),
-        (255, '\nRead timeout on endpoint URL: "https://x/"\n', "ReadTimeout", True),
-        (
-            255,
-            "\nConnection was closed before we received a valid response from endpoint URL\n",
-            "ConnectionClosed",
-            True,
-        ),
-        (-9, "", "Killed", True),
-        (1, "Traceback (most recent call last):\n  ...\nMemoryError\n", "CliFailed", True),
-        # what the caller got wrong: one attempt, then a clear error
-        (
-            254,
-            aws_error("AccessDeniedException", "User: x is not authorized"),
-            "AccessDeniedException",
-            False,
-        ),
-        (255, aws_error("AccessDenied"), "AccessDenied", False),
-        (255, aws_error("UnauthorizedOperation"), "UnauthorizedOperation", False),
-        (255, aws_error("ValidationException", "1 validation error"), "ValidationException", False),
-        (255, aws_error("InvalidParameterException"), "InvalidParameterException", False),
-        (
-            255,
-            aws_error("ClusterNotFoundException", "Cluster not found."),
-            "ClusterNotFoundException",
-            False,
-        ),
-        (255, aws_error("ServiceNotFoundException"), "ServiceNotFoundException", False),
-        (255, aws_error("ServiceNotActiveException"), "ServiceNotActiveException", False),
-        (255, aws_error("ResourceNotFoundException"), "ResourceNotFoundException", False),
-        (
-            255,
-            aws_error("ExpiredTokenException", "The security token is expired"),
-            "ExpiredTokenException",
-            False,
-        ),
-        (255, aws_error("ExpiredToken"), "ExpiredToken", False),
-        (255, aws_error("UnrecognizedClientException"), "UnrecognizedClientException", False),
-        (255, aws_error("InvalidClientTokenId"), "InvalidClientTokenId", False),
-        (255, aws_error("SignatureDoesNotMatch"), "SignatureDoesNotMatch", False),
-        (255, aws_error("400", "Bad Request"), "400", False),
-        (
-            255,
-            "\nUnable to locate credentials. You can configure credentials by running "
-            '"aws configure".\n',
-            "NoCredentials",
-            False,
-        ),
-        (
-            255,
-            "\nPartial credentials found in env, missing: AWS_SECRET_ACCESS_KEY\n",
-            "PartialCredentials",
-            False,
-        ),
-        (255, "\nThe config profile (nope) could not be found\n", "ProfileNotFound", False),
-        (255, "\nInvalid endpoint: http://a b\n", "InvalidEndpoint", False),
-        (
-            255,
-            "\nParameter validation failed:\n"
-            'Unknown parameter in input: "Bogus", must be one of: Active\n',
-            "ParamValidation",
-            False,
-        ),
-        (
-            255,
-            "usage: aws [options] <command> <subcommand>\n\nUnknown options: --bogus\n",
-            "UsageError",
-            False,
-        ),
-        (
-            2,
-            "usage: aws [options]\naws: error: argument operation: Invalid choice\n",
-            "UsageError",
-            False,
-        ),
-        (252, "aws: error: the following arguments are required: --cluster\n", "UsageError", False),
-    ],
-)
-def test_classify(exit_code: int, stderr: str, code: str, retryable: bool) -> None:
-    got_code, message, got_retryable = classify(exit_code, stderr)
+# Error codes AWS answers with: (code, retryable).
+SERVICE_ERRORS = [
+    # throttling, whatever the service calls it
+    ("Throttling", True),
+    ("ThrottlingException", True),
+    ("RequestLimitExceeded", True),
+    ("TooManyRequestsException", True),
+    ("429", True),
+    # the service's own faults
+    ("InternalServerError", True),
+    ("InternalFailure", True),
+    ("ServiceUnavailable", True),
+    ("ServiceUnavailableException", True),
+    ("500", True),
+    ("502", True),
+    ("503", True),
+    # what the caller got wrong: one attempt, then a clear error
+    ("AccessDeniedException", False),
+    ("AccessDenied", False),
+    ("UnauthorizedOperation", False),
+    ("ValidationException", False),
+    ("InvalidParameterException", False),
+    ("ClusterNotFoundException", False),
+    ("ServiceNotFoundException", False),
+    ("ServiceNotActiveException", False),
+    ("ResourceNotFoundException", False),
+    ("ExpiredTokenException", False),
+    ("ExpiredToken", False),
+    ("UnrecognizedClientException", False),
+    ("InvalidClientTokenId", False),
+    ("SignatureDoesNotMatch", False),
+    ("400", False),
+]
+
+
+@pytest.mark.parametrize(("code", "retryable"), SERVICE_ERRORS)
+@pytest.mark.parametrize("exit_code", [254, 255])  # v2 and v1 for a service error
+def test_classify_service_errors(exit_code: int, code: str, retryable: bool) -> None:
+    got_code, message, got_retryable = classify(exit_code, aws_error(code, "Some  text\nhere"))
+
+    assert (got_code, got_retryable) == (code, retryable)
+    assert message == "Some text here"
+
+
+# Failures before AWS answers, as the CLI prints them: (exit status, stderr, code, retryable).
+LOCAL_FAILURES = [
+    (
+        255,
+        'Could not connect to the endpoint URL: "https://ecs.x.amazonaws.com/"',
+        "EndpointConnectionError",
+        True,
+    ),
+    (255, 'Connect timeout on endpoint URL: "https://x/"', "ConnectTimeout", True),
+    (255, 'Read timeout on endpoint URL: "https://x/"', "ReadTimeout", True),
+    (
+        255,
+        "Connection was closed before we received a valid response from endpoint URL",
+        "ConnectionClosed",
+        True,
+    ),
+    (-9, "", "Killed", True),
+    (1, "Traceback (most recent call last):\n  ...\nMemoryError", "CliFailed", True),
+    (
+        255,
+        'Unable to locate credentials. You can configure credentials by running "aws configure".',
+        "NoCredentials",
+        False,
+    ),
+    (
+        255,
+        "Partial credentials found in env, missing: AWS_SECRET_ACCESS_KEY",
+        "PartialCredentials",
+        False,
+    ),
+    (255, "The config profile (nope) could not be found", "ProfileNotFound", False),
+    (255, "Invalid endpoint: http://a b", "InvalidEndpoint", False),
+    (
+        255,
+        'Parameter validation failed:\nUnknown parameter in input: "Bogus"',
+        "ParamValidation",
+        False,
+    ),
+    (
+        255,
+        "usage: aws [options] <command> <subcommand>\n\nUnknown options: --bogus",
+        "UsageError",
+        False,
+    ),
+    (
+        2,
+        "usage: aws [options]\naws: error: argument operation: Invalid choice",
+        "UsageError",
+        False,
+    ),
+    (252, "aws: error: the following arguments are required: --cluster", "UsageError", False),
+]
+
+
+@pytest.mark.parametrize(("exit_code", "stderr", "code", "retryable"), LOCAL_FAILURES)
+def test_classify_local_failures(exit_code: int, stderr: str, code: str, retryable: bool) -> None:
+    got_code, message, got_retryable = classify(exit_code, f"\n{stderr}\n")
 
     assert (got_code, got_retryable) == (code, retryable)
     assert message and "\n" not in message

@@ -186,6 +186,22 @@ def test_moto_down_is_a_connection_error_retried_then_a_failed_tick(stack: Stack
 # --- ECS faults: a backup runs and the service is up, so the rule would pause -----------------
 
 
+def fails_while_a_backup_runs(
+    stack: Stack, operation: str, plan: dict[str, Any], attempts: int
+) -> str:
+    """Run a tick with `operation` misbehaving; it must fail and leave the count alone."""
+    stack.service(desired=1)
+    stack.world.start_cluster(f"{PREFIX}1")
+    stack.fake_aws({operation: plan})
+
+    result = stack.run("--once", **SETTINGS)
+
+    assert result.returncode == 1, result.stderr
+    assert stack.desired() == 1
+    assert stack.operations().count(operation) == attempts
+    return result.stderr
+
+
 @pytest.mark.parametrize(
     ("plan", "attempts", "shown"),
     [
@@ -212,20 +228,13 @@ def test_moto_down_is_a_connection_error_retried_then_a_failed_tick(stack: Stack
 def test_ecs_query_fault_changes_nothing_and_says_it_was_ecs(
     stack: Stack, plan: dict[str, Any], attempts: int, shown: str
 ) -> None:
-    stack.service(desired=1)
-    stack.world.start_cluster(f"{PREFIX}1")
-    stack.fake_aws({"ecs describe-services": plan})
+    stderr = fails_while_a_backup_runs(stack, "ecs describe-services", plan, attempts)
 
-    result = stack.run("--once", **SETTINGS)
-
-    assert result.returncode == 1, result.stderr
-    assert stack.desired() == 1
-    assert stack.operations().count("ecs describe-services") == attempts
     assert "ecs update-service" not in stack.operations()
-    assert "ECS query failed" in result.stderr and shown in result.stderr
-    assert "EMR query failed" not in result.stderr
-    assert f"backups: {PREFIX}1 (" in result.stderr, "the EMR side still reports what it saw"
-    assert tick_seconds(result.stderr) <= bound()
+    assert "ECS query failed" in stderr and shown in stderr
+    assert "EMR query failed" not in stderr
+    assert f"backups: {PREFIX}1 (" in stderr, "the EMR side still reports what it saw"
+    assert tick_seconds(stderr) <= bound()
 
 
 @pytest.mark.parametrize(
@@ -238,18 +247,11 @@ def test_ecs_query_fault_changes_nothing_and_says_it_was_ecs(
 def test_a_failed_update_is_reported_and_the_tick_fails(
     stack: Stack, plan: dict[str, Any], attempts: int
 ) -> None:
-    stack.service(desired=1)
-    stack.world.start_cluster(f"{PREFIX}1")
-    stack.fake_aws({"ecs update-service": plan})
+    stderr = fails_while_a_backup_runs(stack, "ecs update-service", plan, attempts)
 
-    result = stack.run("--once", **SETTINGS)
-
-    assert result.returncode == 1, result.stderr
-    assert stack.desired() == 1
-    assert stack.operations().count("ecs update-service") == attempts
-    assert f"service {CLUSTER}/{SERVICE}: desired=1" in result.stderr
-    assert "pause: desired 1 -> 0 FAILED" in result.stderr
-    assert tick_seconds(result.stderr) <= bound(calls=2)
+    assert f"service {CLUSTER}/{SERVICE}: desired=1" in stderr
+    assert "pause: desired 1 -> 0 FAILED" in stderr
+    assert tick_seconds(stderr) <= bound(calls=2)
 
 
 # --- credentials --------------------------------------------------------------------------

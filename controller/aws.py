@@ -9,8 +9,10 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 import re
 import shlex
+import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -33,6 +35,10 @@ class Runner(Protocol):
 
 class Interrupted(Exception):
     """Shutdown was requested; the call was stopped or never started."""
+
+
+class CliNotRunnable(Exception):
+    """The AWS CLI could not be started at all: a configuration problem, not an AWS one."""
 
 
 # eq=False: exceptions compare and hash by identity, as Python's own do.
@@ -89,7 +95,15 @@ RETRYABLE_CODES = frozenset(
     }
 )
 
-_AWS_ERROR = re.compile(r"An error occurred \((?P<code>[^)]+)\)[^:]*:\s*(?P<message>.*)", re.S)
+# botocore's ClientError text; the retry note is there when botocore itself retried.
+_AWS_ERROR = re.compile(
+    r"An error occurred \((?P<code>[^)]+)\) when calling the \w+ operation"
+    r"(?: \(reached max retries: \d+\))?:\s*(?P<message>.*)",
+    re.S,
+)
+# When the body is not in the service's protocol (an XML error from a proxy, or moto's
+# IAM check on a JSON service), botocore reports only the HTTP status; the body says more.
+_XML_ERROR = re.compile(r"<Code>(?P<code>[^<]+)</Code>\s*<Message>(?P<message>[^<]*)</Message>")
 
 # Failures that happen before AWS answers, in the order they are checked.
 _LOCAL_FAILURES: tuple[tuple[str, str, bool], ...] = (
@@ -104,6 +118,9 @@ _LOCAL_FAILURES: tuple[tuple[str, str, bool], ...] = (
         True,
     ),
     ("SSL validation failed", "SSLError", False),
+    ("Parameter validation failed", "ParamValidation", False),
+    ("The config profile", "ProfileNotFound", False),
+    ("Invalid endpoint", "InvalidEndpoint", False),
 )
 
 # Usage errors: v2 exits 252, v1 exits 2 (argparse); neither gets better by trying again.
@@ -115,11 +132,15 @@ def classify(exit_code: int, stderr: str) -> tuple[str, str, bool]:
     text = stderr.strip()
     found = _AWS_ERROR.search(text)
     if found:
-        code = found["code"]
-        message = " ".join(found["message"].split())
-        if code in RETRYABLE_CODES or (code.isdigit() and int(code) >= 500):
-            return code, message, True
-        return code, message, False
+        code, message = found["code"], found["message"]
+        status = int(code) if code.isdigit() else None
+        body = _XML_ERROR.search(message) if status else None
+        if body:
+            code, message = body["code"], body["message"]
+        message = " ".join(message.split())
+        # 429 is HTTP's "too many requests"; 5xx is the service's own fault.
+        retryable = code in RETRYABLE_CODES or status == 429 or (status or 0) >= 500
+        return code, message, retryable
     last_line = text.splitlines()[-1].strip() if text else f"exit status {exit_code}"
     for needle, code, retryable in _LOCAL_FAILURES:
         if needle in text:
@@ -220,10 +241,9 @@ class AwsCli:
     def interrupt(self) -> None:
         """Stop every query in flight; an update in flight is left to finish."""
         with self._lock:
-            for process, mutating in self._in_flight.values():
+            for pid, (_, mutating) in self._in_flight.items():
                 if not mutating:
-                    with contextlib.suppress(ProcessLookupError):
-                        process.kill()
+                    _kill_group(pid)
 
     def _run_once(self, argv: list[str], shown: str, mutating: bool) -> str:
         # Spawning under the lock closes the race with interrupt(): a query either starts
@@ -231,20 +251,30 @@ class AwsCli:
         with self._lock:
             if self._stop.is_set() and not mutating:
                 raise Interrupted(shown)
-            running = self._command(
-                *argv,
-                _env=self._env,
-                _timeout=self._timeout,
-                _bg=True,
-                _bg_exc=False,
-                _tty_out=False,
-            )
+            try:
+                running = self._command(
+                    *argv,
+                    _env=self._env,
+                    _timeout=self._timeout,
+                    _bg=True,
+                    _bg_exc=False,
+                    _tty_out=False,
+                    # Its own process group: whatever the CLI starts (a credential_process,
+                    # a wrapper's child) can be killed with it, and a Ctrl-C meant for us
+                    # does not cut an update short.
+                    _new_group=True,
+                )
+            except sh.ForkException as error:
+                reason = str(error).strip().splitlines()[-1].strip()
+                raise CliNotRunnable(f"cannot run {self._executable!r}: {reason}") from None
             pid = running.pid
             self._in_flight[pid] = (running, mutating)
         try:
             running.wait()
             return str(running.stdout.decode("utf-8", "replace"))
         except sh.TimeoutException:
+            # sh killed the CLI itself; anything it started must not outlive it.
+            _kill_group(pid)
             raise AwsError(
                 shown,
                 "Timeout",
@@ -261,3 +291,8 @@ class AwsCli:
         finally:
             with self._lock:
                 self._in_flight.pop(pid, None)
+
+
+def _kill_group(pgid: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pgid, signal.SIGKILL)

@@ -12,7 +12,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
 from controller import __version__, logs
-from controller.aws import AwsCli
+from controller.aws import AwsCli, CliNotRunnable
 from controller.config import PROG, ConfigError, load
 from controller.loop import Controller, run
 
@@ -26,11 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load(sys.argv[1:] if argv is None else argv, env)
     except ConfigError as error:
-        print(f"{PROG}: error: bad configuration:", file=sys.stderr)
-        for problem in error.problems:
-            print(f"  - {problem}", file=sys.stderr)
-        print(f"See '{PROG} --help' and the README for the settings.", file=sys.stderr)
-        return EXIT_CONFIG
+        return bad_configuration(error.problems)
 
     logs.setup(config.debug, env)
     stop = threading.Event()
@@ -63,10 +59,23 @@ def main(argv: Sequence[str] | None = None) -> int:
         "one tick" if config.once else f"every {config.interval:g}s",
         ", dry run" if config.dry_run else "",
     )
-    with ThreadPoolExecutor(max_workers=2, thread_name_prefix="query") as pool:
-        return run(
-            Controller(config, aws, pool),
-            interval=config.interval,
-            once=config.once,
-            stop=stop,
-        )
+    try:
+        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="query") as pool:
+            return run(
+                Controller(config, aws, pool),
+                interval=config.interval,
+                once=config.once,
+                stop=stop,
+            )
+    except CliNotRunnable as error:
+        # Only running it shows that an executable file is not a program (a bad #! line,
+        # a truncated download); waiting will not fix that, so it ends like a bad setting.
+        return bad_configuration([f"AWS_CLI: {error}"])
+
+
+def bad_configuration(problems: Sequence[str]) -> int:
+    print(f"{PROG}: error: bad configuration:", file=sys.stderr)
+    for problem in problems:
+        print(f"  - {problem}", file=sys.stderr)
+    print(f"See '{PROG} --help' and the README for the settings.", file=sys.stderr)
+    return EXIT_CONFIG

@@ -10,6 +10,7 @@ import argparse
 import math
 import re
 import shutil
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlparse
@@ -20,10 +21,24 @@ PROG = "dynamodb-autoscaler-control"
 
 # Every AWS region name has this shape (us-east-1, us-gov-west-1, ap-southeast-2, ...).
 # Checking it here turns a typo into a clear start-up error instead of an endpoint error.
-_REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
+# Plain decimal seconds: no sign, exponent, "inf", underscores or non-ASCII digits.
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
+_WHOLE = re.compile(r"[0-9]+")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
+# Control, format and line-separator characters: a newline, a tab, a BOM or a zero-width
+# space in a name is a quoting mistake, never part of the name a person meant.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# Values the AWS CLI would not take as they are: it parses a leading "-" as an option,
+# reads file:// and fileb:// as files and (v1) fetches http(s):// URLs.
+_CLI_PREFIXES = ("-", "file://", "fileb://", "http://", "https://")
 MAX_INTERVAL = 24 * 3600.0
+# EMR's limit for a cluster name: a longer prefix could never match, so the autoscaler
+# would be resumed during every backup.
+MAX_PREFIX = 256
+# IAM's limit for an ARN, well above any ECS cluster or service name or ARN.
+MAX_NAME = 2048
 
 
 @dataclass(frozen=True)
@@ -96,26 +111,48 @@ class _Reader:
             self.problems.append(f"{name} is required but not set")
             return ""
         if not value.strip():
-            self.problems.append(f"{name} is set but empty")
+            self.problems.append(f"{name} is set but empty or only whitespace")
             return ""
+        return value
+
+    def literal(self, name: str, maximum: int, *, cli_argument: bool) -> str:
+        """A name used exactly as given: refused when it cannot be what a person meant."""
+        value = self.required(name)
+        if not value:
+            return value
+        problem = None
+        if value != value.strip():
+            problem = "has leading or trailing whitespace"
+        elif any(unicodedata.category(ch) in _INVISIBLE for ch in value):
+            problem = "contains a control or invisible character (a newline, tab, ...)"
+        elif len(value) > maximum:
+            problem = f"is longer than {maximum} characters ({len(value)})"
+        elif cli_argument and value.startswith(_CLI_PREFIXES):
+            start = next(p for p in _CLI_PREFIXES if value.startswith(p))
+            problem = f"starts with {start!r}, which the AWS CLI would not take as a name"
+        if problem:
+            self.problems.append(f"{name} {problem}: {_shown(value)}")
         return value
 
     def region(self, name: str) -> str:
         value = self.required(name)
-        if value and not _REGION.match(value):
-            self.problems.append(f"{name} is not an AWS region name (like us-east-1): {value!r}")
+        if value and not _REGION.fullmatch(value):
+            self.problems.append(
+                f"{name} is not an AWS region name (like us-east-1): {_shown(value)}"
+            )
         return value
 
-    def number(self, name: str, raw: str | None, default: float, maximum: float) -> float:
+    def number(
+        self, name: str, raw: str | None, default: float, minimum: float, maximum: float
+    ) -> float:
+        """Decimal seconds; `minimum` itself is allowed only when it is above zero."""
         if raw is None:
             return default
-        try:
-            value = float(raw)
-        except ValueError:
-            value = math.nan
-        if not math.isfinite(value) or value <= 0 or value > maximum:
+        value = float(raw) if _DECIMAL.fullmatch(raw) else math.nan
+        if not (minimum <= value <= maximum and value > 0):
+            span = f"from {minimum:g} to" if minimum > 0 else "above 0 and at most"
             self.problems.append(
-                f"{name} must be a number of seconds above 0 and at most {maximum:g}: {raw!r}"
+                f"{name} must be a number of seconds {span} {maximum:g}: {_shown(raw)}"
             )
             return default
         return value
@@ -124,28 +161,34 @@ class _Reader:
         raw = self.env.get(name)
         if raw is None:
             return default
-        try:
-            value = int(raw)
-        except ValueError:
-            value = 0
+        # The length check keeps int() away from Python's limit on digits in a string.
+        value = int(raw) if _WHOLE.fullmatch(raw) and len(raw) <= 9 else 0
         if not 1 <= value <= maximum:
-            self.problems.append(f"{name} must be a whole number from 1 to {maximum}: {raw!r}")
+            self.problems.append(
+                f"{name} must be a whole number from 1 to {maximum}: {_shown(raw)}"
+            )
             return default
         return value
 
     def flag(self, name: str) -> bool:
         raw = self.env.get(name, "")
-        if raw.strip().lower() in _TRUE:
+        if raw.lower() in _TRUE:
             return True
-        if raw.strip().lower() not in _FALSE:
-            self.problems.append(f"{name} must be one of 1/true/yes/on or 0/false/no/off: {raw!r}")
+        if raw.lower() not in _FALSE:
+            self.problems.append(
+                f"{name} must be one of 1/true/yes/on or 0/false/no/off: {_shown(raw)}"
+            )
         return False
+
+    def switch(self, name: str) -> bool:
+        """On for any value but empty and the "false" words: the original image's `-n` test."""
+        return self.env.get(name, "").lower() not in _FALSE
 
     def executable(self, name: str) -> str:
         raw = self.env.get(name, "aws")
         found = shutil.which(raw, path=self.env.get("PATH")) if raw.strip() else None
         if not found:
-            self.problems.append(f"{name}: no executable AWS CLI found at {raw!r}")
+            self.problems.append(f"{name}: no executable AWS CLI found at {_shown(raw)}")
             return raw
         return found
 
@@ -154,9 +197,17 @@ class _Reader:
         if not raw:
             return None
         parsed = urlparse(raw)
-        if parsed.scheme not in ("http", "https") or not parsed.netloc:
-            self.problems.append(f"{name} must be an http(s) URL: {raw!r}")
+        blank = any(ch.isspace() or unicodedata.category(ch) in _INVISIBLE for ch in raw)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or blank:
+            self.problems.append(f"{name} must be an http(s) URL: {_shown(raw)}")
         return raw
+
+
+def _shown(value: str, limit: int = 80) -> str:
+    """A value as a problem message quotes it: escaped, and short even when it is not."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"
 
 
 def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
@@ -167,22 +218,24 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     args = build_parser().parse_args(argv)
     read = _Reader(env)
     config = Config(
-        emr_prefix=read.required("EMR_PREFIX"),
+        # The prefix never reaches the CLI: it is compared with names in Python.
+        emr_prefix=read.literal("EMR_PREFIX", MAX_PREFIX, cli_argument=False),
         emr_region=read.region("EMR_REGION"),
-        autoscaler_cluster=read.required("AUTOSCALER_CLUSTER"),
+        autoscaler_cluster=read.literal("AUTOSCALER_CLUSTER", MAX_NAME, cli_argument=True),
         autoscaler_region=read.region("AUTOSCALER_REGION"),
-        autoscaler_service=read.required("AUTOSCALER_SERVICE"),
+        autoscaler_service=read.literal("AUTOSCALER_SERVICE", MAX_NAME, cli_argument=True),
         interval=(
-            read.number("--interval", args.interval, 60.0, MAX_INTERVAL)
+            read.number("--interval", args.interval, 60.0, 0, MAX_INTERVAL)
             if args.interval is not None
-            else read.number("POLL_INTERVAL", env.get("POLL_INTERVAL"), 60.0, MAX_INTERVAL)
+            else read.number("POLL_INTERVAL", env.get("POLL_INTERVAL"), 60.0, 0, MAX_INTERVAL)
         ),
         once=args.once,
         dry_run=args.dry_run if args.dry_run is not None else read.flag("DRY_RUN"),
-        debug=bool(env.get("DEBUG_OUTPUT")),
+        debug=read.switch("DEBUG_OUTPUT"),
         aws_cli=read.executable("AWS_CLI"),
         endpoint_url=read.url("AWS_ENDPOINT_URL"),
-        call_timeout=read.number("CALL_TIMEOUT", env.get("CALL_TIMEOUT"), 30.0, 3600.0),
+        # Below a second even a healthy CLI has not started, so every call would time out.
+        call_timeout=read.number("CALL_TIMEOUT", env.get("CALL_TIMEOUT"), 30.0, 1, 3600.0),
         call_attempts=read.count("CALL_ATTEMPTS", 4, 20),
     )
     if read.problems:

@@ -35,7 +35,7 @@ class ServiceMissing(AwsError):
         )
 
 
-def parse_service(doc: JsonDict) -> Service:
+def parse_service(doc: JsonDict, command: str = "aws ecs") -> Service:
     try:
         return Service(
             arn=str(doc["serviceArn"]),
@@ -46,7 +46,7 @@ def parse_service(doc: JsonDict) -> Service:
             pending=_count(doc["pendingCount"]),
         )
     except (KeyError, TypeError, ValueError) as error:
-        raise UnexpectedOutput("aws ecs", f"the service entry is malformed ({error!r})") from None
+        raise UnexpectedOutput(command, f"the service entry is malformed ({error!r})") from None
 
 
 def _count(value: object) -> int:
@@ -64,17 +64,19 @@ def describe(run: Runner, cluster: str, service: str, region: str) -> Service:
     if not isinstance(services, list):
         raise UnexpectedOutput(command, "no 'services' list in the output")
     if not services:
-        failures = doc.get("failures") or [{}]
-        reason = failures[0].get("reason", "not returned") if isinstance(failures[0], dict) else ""
+        failures = doc.get("failures")
+        first = failures[0] if isinstance(failures, list) and failures else None
+        reason = first.get("reason") if isinstance(first, dict) else None
         raise ServiceMissing(command, cluster, service, str(reason or "not returned"))
-    return parse_service(services[0])
+    return parse_service(services[0], command)
 
 
 def set_desired_count(run: Runner, cluster: str, service: str, region: str, count: int) -> Service:
     args = ["ecs", "update-service", "--cluster", cluster, "--service", service]
     args += ["--desired-count", str(count), "--region", region]
+    command = " ".join(["aws", *args])
     doc = run(args, mutating=True)
     updated = doc.get("service")
     if not isinstance(updated, dict):
-        raise UnexpectedOutput(" ".join(["aws", *args]), "no 'service' object in the output")
-    return parse_service(updated)
+        raise UnexpectedOutput(command, "no 'service' object in the output")
+    return parse_service(updated, command)

@@ -40,15 +40,22 @@ def parse_clusters(doc: JsonDict, command: str = "aws emr list-clusters") -> tup
     try:
         return tuple(
             Cluster(
-                id=str(item["Id"]),
-                name=str(item["Name"]),
-                state=str(item["Status"]["State"]),
+                id=_text(item["Id"]),
+                name=_text(item["Name"]),
+                state=_text(item["Status"]["State"]),
                 created=parse_timestamp(item["Status"].get("Timeline", {}).get("CreationDateTime")),
             )
             for item in items
         )
     except (KeyError, TypeError, AttributeError, ValueError) as error:
         raise UnexpectedOutput(command, f"a cluster entry is malformed ({error!r})") from None
+
+
+def _text(value: object) -> str:
+    # str() would turn a null Name into "None", a name a prefix could match.
+    if not isinstance(value, str):
+        raise ValueError(f"not a string: {value!r}")
+    return value
 
 
 def list_active(run: Runner, region: str) -> tuple[Cluster, ...]:

@@ -142,6 +142,19 @@ class Loop:
             self.process.wait()
 
 
+def processes_using(marker: str) -> list[int]:
+    """Pids whose environment mentions `marker` (the fake CLI carries its calls-file path)."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit():
+            try:
+                if marker.encode() in (proc / "environ").read_bytes():
+                    found.append(int(proc.name))
+            except OSError:
+                pass
+    return found
+
+
 @pytest.fixture
 def stack(moto_server: MotoServer, tmp_path: Path) -> Iterator[Stack]:
     moto_server.reset()

@@ -6,11 +6,10 @@ import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
 
-from tests.conftest import PREFIX, Loop, Stack
+from tests.conftest import PREFIX, Loop, Stack, processes_using
 
 
 def test_configuration_errors_name_every_bad_setting_before_any_aws_call(stack: Stack) -> None:
@@ -109,19 +108,6 @@ def test_sigterm_during_a_hung_query_stops_it_and_exits_0(stack: Stack, loops: l
     assert "stopped its queries, changed nothing" in loop.output
     assert stack.desired() == 0
     assert processes_using(str(stack.calls_file)) == [], "the hung CLI was left running"
-
-
-def processes_using(marker: str) -> list[int]:
-    """Pids whose environment mentions `marker` (the fake CLI carries its calls-file path)."""
-    found = []
-    for proc in Path("/proc").iterdir():
-        if proc.name.isdigit():
-            try:
-                if marker.encode() in (proc / "environ").read_bytes():
-                    found.append(int(proc.name))
-            except OSError:
-                pass
-    return found
 
 
 def test_loop_keeps_going_after_an_aws_error(stack: Stack, loops: list[Loop]) -> None:

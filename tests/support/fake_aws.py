@@ -4,15 +4,16 @@
 It reads a plan (JSON) from the file named by FAKE_AWS_PLAN, keyed by "service operation"
 (for example "emr list-clusters"), and appends every call to FAKE_AWS_CALLS. A plan entry:
   {"fail": N, "stderr": "...", "exit": 255}  fail the first N calls (N = -1: always)
-  {"hang": true}                              never answer (until killed)
+  {"hang": true}                              never answer (until killed), with a child
+                                              process of its own, as a credential_process
   {"stdout": "..."}                           print this and exit 0
 Operations without an entry pass through to the real CLI named by FAKE_AWS_REAL.
 """
 
 import json
 import os
+import subprocess
 import sys
-import time
 from pathlib import Path
 
 
@@ -28,8 +29,7 @@ def main() -> None:
     if step:
         seen = sum(1 for line in calls.read_text().splitlines() if json.loads(line)[:2] == args[:2])
         if step.get("hang"):
-            while True:
-                time.sleep(1)
+            subprocess.run(["sleep", "3600"], check=False)
         if "fail" in step and (step["fail"] < 0 or seen <= step["fail"]):
             sys.stderr.write(step.get("stderr", "") + "\n")
             sys.exit(step.get("exit", 255))

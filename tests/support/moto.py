@@ -115,10 +115,15 @@ def isolated_env(endpoint: str, home: Path, **extra: str) -> dict[str, str]:
 class World:
     """Seed and inspect the local AWS: EMR clusters and the autoscaler's ECS service."""
 
-    def __init__(self, endpoint: str, region: str = REGION) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        region: str = REGION,
+        key: tuple[str, str] = ("testing", "testing-secret-do-not-log"),
+    ) -> None:
         session = boto3.session.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing-secret-do-not-log",
+            aws_access_key_id=key[0],
+            aws_secret_access_key=key[1],
             region_name=region,
         )
         self.emr = session.client("emr", endpoint_url=endpoint)

@@ -24,12 +24,16 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 MAX_INTERVAL = 24 * 3600.0
+MAX_TASKS = 5000  # ECS's quota of tasks per service
+AUTOSCALER = ("AUTOSCALER_CLUSTER", "AUTOSCALER_REGION", "AUTOSCALER_SERVICE")
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
 class Config:
     emr_prefix: str
     emr_region: str
+    # All three empty: no ECS autoscaler, only DynamoDB's own auto scaling is paused.
     autoscaler_cluster: str
     autoscaler_region: str
     autoscaler_service: str
@@ -41,6 +45,20 @@ class Config:
     endpoint_url: str | None = None
     call_timeout: float = 30.0
     call_attempts: int = 4
+    # Empty: DynamoDB's own auto scaling is left alone.
+    dynamodb_table_prefix: str = ""
+    dynamodb_region: str = ""
+    resume_count: int = 1
+    resume_delay: float = 0.0
+    log_format: str = "text"
+
+    @property
+    def ecs_mode(self) -> bool:
+        return bool(self.autoscaler_service)
+
+    @property
+    def native_mode(self) -> bool:
+        return bool(self.dynamodb_table_prefix)
 
 
 class ConfigError(Exception):
@@ -58,8 +76,9 @@ def build_parser() -> argparse.ArgumentParser:
             "variables; see the README."
         ),
         epilog=(
-            "required environment: EMR_PREFIX, EMR_REGION, AUTOSCALER_CLUSTER, "
-            "AUTOSCALER_REGION, AUTOSCALER_SERVICE. "
+            "required environment: EMR_PREFIX, EMR_REGION, and AUTOSCALER_CLUSTER, "
+            "AUTOSCALER_REGION, AUTOSCALER_SERVICE (an ECS autoscaler) or "
+            "DYNAMODB_TABLE_PREFIX (DynamoDB auto scaling) or both. "
             "Exit status: 0 ok, 1 a --once tick failed, 2 bad configuration."
         ),
     )
@@ -90,32 +109,42 @@ class _Reader:
         self.env = env
         self.problems: list[str] = []
 
-    def required(self, name: str) -> str:
+    def required(self, name: str, why: str = "") -> str:
         value = self.env.get(name)
         if value is None:
-            self.problems.append(f"{name} is required but not set")
+            self.problems.append(f"{name} is required but not set{why}")
             return ""
         if not value.strip():
             self.problems.append(f"{name} is set but empty")
             return ""
         return value
 
-    def region(self, name: str) -> str:
-        value = self.required(name)
+    def optional(self, name: str) -> str:
+        """The value, or "" when unset; set but empty is a mistake worth saying."""
+        value = self.env.get(name)
+        if value is not None and not value.strip():
+            self.problems.append(f"{name} is set but empty")
+        return value or ""
+
+    def region(self, name: str, why: str = "") -> str:
+        value = self.required(name, why)
         if value and not _REGION.match(value):
             self.problems.append(f"{name} is not an AWS region name (like us-east-1): {value!r}")
         return value
 
-    def number(self, name: str, raw: str | None, default: float, maximum: float) -> float:
+    def number(
+        self, name: str, raw: str | None, default: float, maximum: float, zero: bool = False
+    ) -> float:
         if raw is None:
             return default
         try:
             value = float(raw)
         except ValueError:
             value = math.nan
-        if not math.isfinite(value) or value <= 0 or value > maximum:
+        if not math.isfinite(value) or value < 0 or (value == 0 and not zero) or value > maximum:
+            low = "from 0" if zero else "above 0"
             self.problems.append(
-                f"{name} must be a number of seconds above 0 and at most {maximum:g}: {raw!r}"
+                f"{name} must be a number of seconds {low} and at most {maximum:g}: {raw!r}"
             )
             return default
         return value
@@ -149,6 +178,13 @@ class _Reader:
             return raw
         return found
 
+    def choice(self, name: str, choices: Sequence[str]) -> str:
+        raw = self.env.get(name, choices[0])
+        if raw.strip().lower() not in choices:
+            self.problems.append(f"{name} must be one of {', '.join(choices)}: {raw!r}")
+            return choices[0]
+        return raw.strip().lower()
+
     def url(self, name: str) -> str | None:
         raw = self.env.get(name, "")
         if not raw:
@@ -166,12 +202,29 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     """
     args = build_parser().parse_args(argv)
     read = _Reader(env)
+    emr_prefix = read.required("EMR_PREFIX")
+    emr_region = read.region("EMR_REGION")
+    table_prefix = read.optional("DYNAMODB_TABLE_PREFIX")
+    # The ECS autoscaler may be left out only when DynamoDB's own auto scaling is paused
+    # instead; half an ECS configuration is always a mistake.
+    ecs = not table_prefix or any(name in env for name in AUTOSCALER)
+    why = (
+        ": the ECS mode needs AUTOSCALER_CLUSTER, AUTOSCALER_REGION and AUTOSCALER_SERVICE"
+        if table_prefix
+        else " (needed unless DYNAMODB_TABLE_PREFIX is set)"
+    )
+    dynamodb_region = ""
+    if table_prefix:
+        in_env = "DYNAMODB_REGION" in env
+        dynamodb_region = read.region("DYNAMODB_REGION") if in_env else emr_region
+    elif "DYNAMODB_REGION" in env:
+        read.problems.append("DYNAMODB_REGION is set but DYNAMODB_TABLE_PREFIX is not")
     config = Config(
-        emr_prefix=read.required("EMR_PREFIX"),
-        emr_region=read.region("EMR_REGION"),
-        autoscaler_cluster=read.required("AUTOSCALER_CLUSTER"),
-        autoscaler_region=read.region("AUTOSCALER_REGION"),
-        autoscaler_service=read.required("AUTOSCALER_SERVICE"),
+        emr_prefix=emr_prefix,
+        emr_region=emr_region,
+        autoscaler_cluster=read.required("AUTOSCALER_CLUSTER", why) if ecs else "",
+        autoscaler_region=read.region("AUTOSCALER_REGION", why) if ecs else "",
+        autoscaler_service=read.required("AUTOSCALER_SERVICE", why) if ecs else "",
         interval=(
             read.number("--interval", args.interval, 60.0, MAX_INTERVAL)
             if args.interval is not None
@@ -184,6 +237,13 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         endpoint_url=read.url("AWS_ENDPOINT_URL"),
         call_timeout=read.number("CALL_TIMEOUT", env.get("CALL_TIMEOUT"), 30.0, 3600.0),
         call_attempts=read.count("CALL_ATTEMPTS", 4, 20),
+        dynamodb_table_prefix=table_prefix,
+        dynamodb_region=dynamodb_region,
+        resume_count=read.count("RESUME_COUNT", 1, MAX_TASKS),
+        resume_delay=read.number(
+            "RESUME_DELAY", env.get("RESUME_DELAY"), 0.0, MAX_INTERVAL, zero=True
+        ),
+        log_format=read.choice("LOG_FORMAT", LOG_FORMATS),
     )
     if read.problems:
         raise ConfigError(read.problems)

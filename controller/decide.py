@@ -83,7 +83,7 @@ class Decision:
 
     verb: Verb
     reason: str
-    change: str = ""  # "desired 2 -> 0", "suspend 4 targets of table orders"
+    change: str = ""  # "desired 2 -> 0", "table orders, 4 of 4 scalable targets"
     steps: tuple[Step, ...] = ()
     # True when the controller could not see enough to decide: it changes nothing, and the
     # tick counts as failed so that `--once` exits non-zero and a person looks.
@@ -233,7 +233,7 @@ def _pause_table(table: str, targets: Sequence[Target]) -> Decision | None:
         return None
     record = RecordSuspended(todo[0].table_arn, {t.record_key: ALL - t.suspended for t in todo})
     steps: tuple[Step, ...] = (record, *(SetSuspended(t, ALL) for t in todo))
-    change = f"suspend {len(todo)} of {len(targets)} scalable targets of table {table}"
+    change = f"table {table}, {len(todo)} of {len(targets)} scalable targets"
     return Decision(Verb.PAUSE, "backup cluster active", change, steps)
 
 
@@ -253,7 +253,7 @@ def _resume_table(
     forget = ForgetSuspended(arn, tuple(sorted(record)))
     if todo:
         steps: tuple[Step, ...] = (*(SetSuspended(t, state) for t, state in todo), forget)
-        change = f"resume {len(todo)} of {len(targets)} scalable targets of table {table}"
+        change = f"table {table}, {len(todo)} of {len(targets)} scalable targets"
         return Decision(Verb.RESUME, "no backup cluster active", change, steps)
     if record:
         change = f"remove the stale record of table {table}"

@@ -93,7 +93,9 @@ class Controller:
             last_backup=self.last_backup,
         )
         plan = decide(seen, self.policy)
-        done = [(d, self._carry_out(d)) for d in plan.decisions]
+        # Decisions are independent (one service, one table each): carry them out together.
+        outcomes = [self.pool.submit(self._carry_out, d) for d in plan.decisions]
+        done = [(d, outcome.result()) for d, outcome in zip(plan.decisions, outcomes, strict=True)]
         failed = any(outcome.startswith("FAILED") for _, outcome in done)
         blind = (c.ecs_mode and current is None) or (c.native_mode and found is None)
         ok = not (plan.fault or failed or blind)
@@ -203,14 +205,8 @@ class Controller:
         if c.native_mode:
             tick["tables"] = {"prefix": c.dynamodb_table_prefix, "region": c.dynamodb_region}
             if seen.targets is not None:
-                tick["tables"]["targets"] = [
-                    {
-                        "resource_id": t.resource_id,
-                        "dimension": t.dimension,
-                        "suspended": sorted(t.suspended),
-                    }
-                    for t in seen.targets
-                ]
+                tick["tables"]["targets"] = len(seen.targets)
+                tick["tables"]["suspended"] = sum(1 for t in seen.targets if t.suspended)
         changes = [d for d, _ in done if d.steps]
         tick["action"] = changes[0].verb.value if changes else Verb.HOLD.value
         tick["decisions"] = [

@@ -141,7 +141,7 @@ def test_pause_records_then_suspends_only_what_is_not_suspended() -> None:
 
     (decision,) = plan.decisions
     assert decision.verb is Verb.PAUSE
-    assert decision.change == "suspend 3 of 4 scalable targets of table orders"
+    assert decision.change == "table orders, 3 of 4 scalable targets"
     assert steps(plan) == [
         RecordSuspended(
             ORDERS_ARN,

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,11 @@ import boto3
 BIN = Path(sys.executable).parent
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+SUSPENDED_FLAGS = (
+    "DynamicScalingInSuspended",
+    "DynamicScalingOutSuspended",
+    "ScheduledScalingSuspended",
+)
 
 
 def executable(name: str) -> str:
@@ -179,8 +184,10 @@ class World:
     def create_table(self, name: str, indexes: tuple[str, ...] = ()) -> str:
         """A provisioned table with global secondary indexes named `indexes`."""
         throughput = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+        attributes = [{"AttributeName": "pk", "AttributeType": "S"}]
         extra: dict[str, Any] = {}
         if indexes:
+            attributes.append({"AttributeName": "sk", "AttributeType": "S"})
             extra["GlobalSecondaryIndexes"] = [
                 {
                     "IndexName": index,
@@ -192,19 +199,17 @@ class World:
             ]
         created = self.dynamodb.create_table(
             TableName=name,
-            AttributeDefinitions=[
-                {"AttributeName": "pk", "AttributeType": "S"},
-                {"AttributeName": "sk", "AttributeType": "S"},
-            ],
+            AttributeDefinitions=attributes,
             KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
             ProvisionedThroughput=throughput,
             **extra,
         )
         return str(created["TableDescription"]["TableArn"])
 
-    def autoscale(self, resource_id: str, dimension: str, suspended: bool = False) -> None:
-        """Register a scalable target; `suspended`: all three kinds of scaling suspended."""
-        state = {"SuspendedState": dict.fromkeys(SUSPENDED_FLAGS, True)} if suspended else {}
+    def autoscale(self, resource_id: str, dimension: str, suspended: Iterable[str] = ()) -> None:
+        """Register a scalable target, with the SUSPENDED_FLAGS in `suspended` on."""
+        flags = set(suspended)
+        state = {"SuspendedState": {f: f in flags for f in SUSPENDED_FLAGS}} if flags else {}
         self.aas.register_scalable_target(
             ServiceNamespace="dynamodb",
             ResourceId=resource_id,
@@ -239,10 +244,3 @@ class World:
         arn = self.dynamodb.describe_table(TableName=name)["Table"]["TableArn"]
         tags = self.dynamodb.list_tags_of_resource(ResourceArn=arn)["Tags"]
         return {tag["Key"]: tag["Value"] for tag in tags}
-
-
-SUSPENDED_FLAGS = (
-    "DynamicScalingInSuspended",
-    "DynamicScalingOutSuspended",
-    "ScheduledScalingSuspended",
-)

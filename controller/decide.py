@@ -135,10 +135,11 @@ class Policy:
 
 
 def records_needed(backups: Sequence[Cluster] | None, targets: Sequence[Target]) -> list[str]:
-    """Table ARNs whose records the rule needs: only to resume, so only with no backup."""
+    """Table ARNs whose records the rule needs: only to resume, so only with no backup, and
+    only for tables with something suspended (nothing else could need resuming)."""
     if backups is None or backups:
         return []
-    return sorted({t.table_arn for t in targets})
+    return sorted({t.table_arn for t in targets if t.suspended})
 
 
 def decide(seen: Observed, policy: Policy = Policy()) -> Plan:

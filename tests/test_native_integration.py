@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PREFIX, Stack
+from tests.conftest import PREFIX, Loop, Stack
 from tests.support.moto import SUSPENDED_FLAGS
 
 ALL = set(SUSPENDED_FLAGS)
@@ -154,3 +154,27 @@ def test_configuration_combinations(
 
     assert result.returncode == 2
     assert expected in result.stderr
+
+
+def test_steady_native_ticks_read_a_record_once(stack: Stack, loops: list[Loop]) -> None:
+    """Steady: one describe-scalable-targets per tick next to the EMR query; the record of a
+    table with a target suspended by a person is read on the first tick only."""
+    stack.world.autoscale_table("orders-eu")
+    stack.world.autoscale("table/orders-eu", TABLE_WRITE, ALL)
+    native_only(stack)
+    stack.fake_aws()
+    loop = stack.start("--interval", "0.3")
+    loops.append(loop)
+
+    loop.wait_for("no backup cluster active, 2 scalable targets, 1 suspended", count=3)
+    assert loop.terminate()[0] == 0
+
+    operations = stack.operations()
+    assert set(operations) == {
+        "emr list-clusters",
+        "application-autoscaling describe-scalable-targets",
+        "dynamodb list-tags-of-resource",
+    }
+    assert operations.count("application-autoscaling describe-scalable-targets") >= 3
+    assert operations.count("dynamodb list-tags-of-resource") == 1
+    assert stack.world.suspended()[("table/orders-eu", TABLE_WRITE)] == ALL

@@ -227,8 +227,12 @@ def test_everything_suspended_during_a_backup_is_no_change() -> None:
     assert plan.describe() == "no change (backup cluster active, 4 scalable targets, 4 suspended)"
 
 
-def test_records_are_needed_only_to_resume() -> None:
-    tables = (*ORDERS, target("table/orders-archive"))
+def test_records_are_needed_only_to_resume_tables_with_something_suspended() -> None:
+    tables = (
+        *ORDERS,
+        target("table/orders-archive", "Read", SCHEDULED),
+        target("table/orders-new"),
+    )
 
     assert records_needed(BACKUP, tables) == []
     assert records_needed(None, tables) == []

@@ -121,10 +121,15 @@ class World:
     """Seed and inspect the local AWS: EMR clusters, the autoscaler's ECS service, DynamoDB
     tables and their Application Auto Scaling targets."""
 
-    def __init__(self, endpoint: str, region: str = REGION) -> None:
+    def __init__(
+        self,
+        endpoint: str,
+        region: str = REGION,
+        credentials: tuple[str, str] = ("testing", "testing-secret-do-not-log"),
+    ) -> None:
         session = boto3.session.Session(
-            aws_access_key_id="testing",
-            aws_secret_access_key="testing-secret-do-not-log",
+            aws_access_key_id=credentials[0],
+            aws_secret_access_key=credentials[1],
             region_name=region,
         )
         self.emr = session.client("emr", endpoint_url=endpoint)

@@ -128,9 +128,9 @@ class Controller:
         if self.config.dry_run:
             return "done"
         for done, step in enumerate(decision.steps):
-            if self.stop.is_set():
-                return f"stopped by shutdown after {done} of {len(decision.steps)} steps"
             try:
+                if self.stop.is_set():
+                    raise Interrupted(str(step))
                 self._apply(step)
             except Interrupted:
                 return f"stopped by shutdown after {done} of {len(decision.steps)} steps"

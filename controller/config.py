@@ -96,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         default=None,
-        help="decide and log, but never change the service (default: $DRY_RUN)",
+        help="decide and log, but never change anything (default: $DRY_RUN)",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser

@@ -28,7 +28,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ConfigError as error:
         return bad_configuration(error.problems)
 
-    logs.setup(config.debug, env)
+    logs.setup(config.debug, env, json_lines=config.log_format == "json")
     stop = threading.Event()
     aws = AwsCli(
         config.aws_cli,
@@ -47,22 +47,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
 
+    paused = []
+    if config.ecs_mode:
+        paused.append(
+            f"{config.autoscaler_cluster}/{config.autoscaler_service} ({config.autoscaler_region})"
+        )
+    if config.native_mode:
+        paused.append(
+            f"the auto scaling of tables {config.dynamodb_table_prefix!r}... "
+            f"({config.dynamodb_region})"
+        )
     log.info(
-        "%s %s: pausing %s/%s (%s) while an EMR cluster named %r... is active in %s; %s%s",
+        "%s %s: pausing %s while an EMR cluster named %r... is active in %s; %s%s%s",
         PROG,
         __version__,
-        config.autoscaler_cluster,
-        config.autoscaler_service,
-        config.autoscaler_region,
+        " and ".join(paused),
         config.emr_prefix,
         config.emr_region,
         "one tick" if config.once else f"every {config.interval:g}s",
+        f", resuming after {config.resume_delay:g}s without one" if config.resume_delay else "",
         ", dry run" if config.dry_run else "",
     )
     try:
-        with ThreadPoolExecutor(max_workers=2, thread_name_prefix="query") as pool:
+        # One worker per query of a tick: EMR, ECS and Application Auto Scaling.
+        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="query") as pool:
             return run(
-                Controller(config, aws, pool),
+                Controller(config, aws, pool, stop),
                 interval=config.interval,
                 once=config.once,
                 stop=stop,

@@ -39,12 +39,17 @@ MAX_INTERVAL = 24 * 3600.0
 MAX_PREFIX = 256
 # IAM's limit for an ARN, well above any ECS cluster or service name or ARN.
 MAX_NAME = 2048
+MAX_TABLE_NAME = 255  # DynamoDB's limit: a longer prefix could never match a table
+MAX_TASKS = 5000  # ECS's quota of tasks per service
+AUTOSCALER = ("AUTOSCALER_CLUSTER", "AUTOSCALER_REGION", "AUTOSCALER_SERVICE")
+LOG_FORMATS = ("text", "json")
 
 
 @dataclass(frozen=True)
 class Config:
     emr_prefix: str
     emr_region: str
+    # All three empty: no ECS autoscaler, only DynamoDB's own auto scaling is paused.
     autoscaler_cluster: str
     autoscaler_region: str
     autoscaler_service: str
@@ -56,6 +61,20 @@ class Config:
     endpoint_url: str | None = None
     call_timeout: float = 30.0
     call_attempts: int = 4
+    # Empty: DynamoDB's own auto scaling is left alone.
+    dynamodb_table_prefix: str = ""
+    dynamodb_region: str = ""
+    resume_count: int = 1
+    resume_delay: float = 0.0
+    log_format: str = "text"
+
+    @property
+    def ecs_mode(self) -> bool:
+        return bool(self.autoscaler_service)
+
+    @property
+    def native_mode(self) -> bool:
+        return bool(self.dynamodb_table_prefix)
 
 
 class ConfigError(Exception):
@@ -73,8 +92,9 @@ def build_parser() -> argparse.ArgumentParser:
             "variables; see the README."
         ),
         epilog=(
-            "required environment: EMR_PREFIX, EMR_REGION, AUTOSCALER_CLUSTER, "
-            "AUTOSCALER_REGION, AUTOSCALER_SERVICE. "
+            "required environment: EMR_PREFIX, EMR_REGION, and AUTOSCALER_CLUSTER, "
+            "AUTOSCALER_REGION, AUTOSCALER_SERVICE (an ECS autoscaler) or "
+            "DYNAMODB_TABLE_PREFIX (DynamoDB auto scaling) or both. "
             "Exit status: 0 ok, 1 a --once tick failed, 2 bad configuration."
         ),
     )
@@ -92,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--dry-run",
         action="store_true",
         default=None,
-        help="decide and log, but never change the service (default: $DRY_RUN)",
+        help="decide and log, but never change anything (default: $DRY_RUN)",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -105,19 +125,19 @@ class _Reader:
         self.env = env
         self.problems: list[str] = []
 
-    def required(self, name: str) -> str:
+    def required(self, name: str, why: str = "") -> str:
         value = self.env.get(name)
         if value is None:
-            self.problems.append(f"{name} is required but not set")
+            self.problems.append(f"{name} is required but not set{why}")
             return ""
         if not value.strip():
             self.problems.append(f"{name} is set but empty or only whitespace")
             return ""
         return value
 
-    def literal(self, name: str, maximum: int, *, cli_argument: bool) -> str:
+    def literal(self, name: str, maximum: int, *, cli_argument: bool, why: str = "") -> str:
         """A name used exactly as given: refused when it cannot be what a person meant."""
-        value = self.required(name)
+        value = self.required(name, why)
         if not value:
             return value
         problem = None
@@ -134,8 +154,8 @@ class _Reader:
             self.problems.append(f"{name} {problem}: {_shown(value)}")
         return value
 
-    def region(self, name: str) -> str:
-        value = self.required(name)
+    def region(self, name: str, why: str = "") -> str:
+        value = self.required(name, why)
         if value and not _REGION.fullmatch(value):
             self.problems.append(
                 f"{name} is not an AWS region name (like us-east-1): {_shown(value)}"
@@ -143,14 +163,21 @@ class _Reader:
         return value
 
     def number(
-        self, name: str, raw: str | None, default: float, minimum: float, maximum: float
+        self,
+        name: str,
+        raw: str | None,
+        default: float,
+        minimum: float,
+        maximum: float,
+        *,
+        zero: bool = False,
     ) -> float:
-        """Decimal seconds; `minimum` itself is allowed only when it is above zero."""
+        """Decimal seconds; 0 is allowed only where `zero` says it means "none"."""
         if raw is None:
             return default
         value = float(raw) if _DECIMAL.fullmatch(raw) else math.nan
-        if not (minimum <= value <= maximum and value > 0):
-            span = f"from {minimum:g} to" if minimum > 0 else "above 0 and at most"
+        if not (minimum <= value <= maximum and (value > 0 or zero)):
+            span = f"from {minimum:g} to" if minimum > 0 or zero else "above 0 and at most"
             self.problems.append(
                 f"{name} must be a number of seconds {span} {maximum:g}: {_shown(raw)}"
             )
@@ -192,6 +219,13 @@ class _Reader:
             return raw
         return found
 
+    def choice(self, name: str, choices: Sequence[str]) -> str:
+        raw = self.env.get(name, choices[0])
+        if raw.lower() not in choices:
+            self.problems.append(f"{name} must be one of {', '.join(choices)}: {_shown(raw)}")
+            return choices[0]
+        return raw.lower()
+
     def url(self, name: str) -> str | None:
         raw = self.env.get(name, "")
         if not raw:
@@ -217,13 +251,38 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     """
     args = build_parser().parse_args(argv)
     read = _Reader(env)
+    # Prefixes never reach the CLI: they are compared with names in Python.
+    emr_prefix = read.literal("EMR_PREFIX", MAX_PREFIX, cli_argument=False)
+    emr_region = read.region("EMR_REGION")
+    table_prefix = (
+        read.literal("DYNAMODB_TABLE_PREFIX", MAX_TABLE_NAME, cli_argument=False)
+        if "DYNAMODB_TABLE_PREFIX" in env
+        else ""
+    )
+    # The ECS autoscaler may be left out only when DynamoDB's own auto scaling is paused
+    # instead; half an ECS configuration is always a mistake.
+    ecs = "DYNAMODB_TABLE_PREFIX" not in env or any(name in env for name in AUTOSCALER)
+    why = (
+        ": the ECS mode needs AUTOSCALER_CLUSTER, AUTOSCALER_REGION and AUTOSCALER_SERVICE"
+        if "DYNAMODB_TABLE_PREFIX" in env
+        else " (needed unless DYNAMODB_TABLE_PREFIX is set)"
+    )
+    dynamodb_region = ""
+    if "DYNAMODB_TABLE_PREFIX" in env:
+        in_env = "DYNAMODB_REGION" in env
+        dynamodb_region = read.region("DYNAMODB_REGION") if in_env else emr_region
+    elif "DYNAMODB_REGION" in env:
+        read.problems.append("DYNAMODB_REGION is set but DYNAMODB_TABLE_PREFIX is not")
     config = Config(
-        # The prefix never reaches the CLI: it is compared with names in Python.
-        emr_prefix=read.literal("EMR_PREFIX", MAX_PREFIX, cli_argument=False),
-        emr_region=read.region("EMR_REGION"),
-        autoscaler_cluster=read.literal("AUTOSCALER_CLUSTER", MAX_NAME, cli_argument=True),
-        autoscaler_region=read.region("AUTOSCALER_REGION"),
-        autoscaler_service=read.literal("AUTOSCALER_SERVICE", MAX_NAME, cli_argument=True),
+        emr_prefix=emr_prefix,
+        emr_region=emr_region,
+        autoscaler_cluster=(
+            read.literal("AUTOSCALER_CLUSTER", MAX_NAME, cli_argument=True, why=why) if ecs else ""
+        ),
+        autoscaler_region=read.region("AUTOSCALER_REGION", why) if ecs else "",
+        autoscaler_service=(
+            read.literal("AUTOSCALER_SERVICE", MAX_NAME, cli_argument=True, why=why) if ecs else ""
+        ),
         interval=(
             read.number("--interval", args.interval, 60.0, 0, MAX_INTERVAL)
             if args.interval is not None
@@ -237,6 +296,13 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         # Below a second even a healthy CLI has not started, so every call would time out.
         call_timeout=read.number("CALL_TIMEOUT", env.get("CALL_TIMEOUT"), 30.0, 1, 3600.0),
         call_attempts=read.count("CALL_ATTEMPTS", 4, 20),
+        dynamodb_table_prefix=table_prefix,
+        dynamodb_region=dynamodb_region,
+        resume_count=read.count("RESUME_COUNT", 1, MAX_TASKS),
+        resume_delay=read.number(
+            "RESUME_DELAY", env.get("RESUME_DELAY"), 0.0, 0, MAX_INTERVAL, zero=True
+        ),
+        log_format=read.choice("LOG_FORMAT", LOG_FORMATS),
     )
     if read.problems:
         raise ConfigError(read.problems)

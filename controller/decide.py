@@ -1,43 +1,262 @@
-"""The rule, as a pure function: what we observed in, what to do out. No I/O here."""
+"""The rule, as a pure function: what we observed in, a plan of steps out. No I/O here.
+
+Every step is one CLI call, and the steps of a change are ordered so that the world is in a
+state the rule can finish from if the controller dies between any two of them: a record is
+written before the thing it records is changed, and removed only after it was undone.
+"""
 
 from __future__ import annotations
 
 import enum
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 
 from controller.ecs import Service
 from controller.emr import Cluster
+from controller.native import ALL, Record, Target
 
 
 class Verb(enum.Enum):
     PAUSE = "pause"
     RESUME = "resume"
+    # Remove a record that no longer describes anything; no scaling changes.
+    TIDY = "tidy"
     HOLD = "no change"
 
 
 @dataclass(frozen=True)
-class Action:
+class RecordPausedCount:
+    """Tag the service with the desired count it had, before setting it to 0."""
+
+    service_arn: str
+    count: int
+
+
+@dataclass(frozen=True)
+class SetDesiredCount:
+    count: int
+
+
+@dataclass(frozen=True)
+class ForgetPausedCount:
+    service_arn: str
+
+
+@dataclass(frozen=True)
+class RecordSuspended:
+    """Tag the table with the flags about to be turned on, before turning them on."""
+
+    table_arn: str
+    record: Record
+
+
+@dataclass(frozen=True)
+class SetSuspended:
+    target: Target
+    suspended: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ForgetSuspended:
+    table_arn: str
+    keys: tuple[str, ...]
+
+
+Step = (
+    RecordPausedCount
+    | SetDesiredCount
+    | ForgetPausedCount
+    | RecordSuspended
+    | SetSuspended
+    | ForgetSuspended
+)
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do about one thing (the service, one table), with the steps that do it.
+
+    The steps of one decision run in order and stop at the first failure; decisions are
+    independent of each other.
+    """
+
     verb: Verb
     reason: str
-    desired_count: int | None = None
+    change: str = ""  # "desired 2 -> 0", "table orders, 4 of 4 scalable targets"
+    steps: tuple[Step, ...] = ()
     # True when the controller could not see enough to decide: it changes nothing, and the
     # tick counts as failed so that `--once` exits non-zero and a person looks.
     fault: bool = False
 
+    def describe(self, note: str = "") -> str:
+        why = f"{self.reason}; {note}" if note else self.reason
+        if self.verb is Verb.HOLD:
+            return f"no change ({why})"
+        return f"{self.verb.value}: {self.change} ({why})"
 
-def decide(backups: Sequence[Cluster] | None, service: Service, resume_count: int = 1) -> Action:
-    """`backups` are the matching active clusters, or None when the EMR query failed."""
-    if service.status != "ACTIVE":
-        return Action(Verb.HOLD, f"service is {service.status}, not ACTIVE", fault=True)
-    if backups is None:
+
+@dataclass(frozen=True)
+class Plan:
+    decisions: tuple[Decision, ...]
+
+    @property
+    def fault(self) -> bool:
+        return any(d.fault for d in self.decisions)
+
+    @property
+    def changes(self) -> tuple[Decision, ...]:
+        return tuple(d for d in self.decisions if d.steps)
+
+    def describe(self, note: str = "") -> str:
+        return "; ".join(d.describe(note if d.steps else "") for d in self.decisions)
+
+
+@dataclass(frozen=True)
+class Observed:
+    """One tick's view of the world. A part that is None was not asked about (its mode is
+    off) or could not be read: the rule then leaves it alone."""
+
+    # The matching active clusters, or None when the EMR query failed.
+    backups: Sequence[Cluster] | None
+    service: Service | None = None
+    targets: Sequence[Target] | None = None
+    # The controller's records, by table ARN, for the tables that were read (records_needed).
+    records: Mapping[str, Record] = field(default_factory=dict)
+    # Seconds on a monotonic clock: now, and when a matching cluster was last seen active.
+    now: float = 0.0
+    last_backup: float = 0.0
+
+
+@dataclass(frozen=True)
+class Policy:
+    resume_count: int = 1  # when the service has no record of its count
+    resume_delay: float = 0.0
+
+
+def records_needed(backups: Sequence[Cluster] | None, targets: Sequence[Target]) -> list[str]:
+    """Table ARNs whose records the rule needs: only to resume, so only with no backup, and
+    only for tables with something suspended (nothing else could need resuming)."""
+    if backups is None or backups:
+        return []
+    return sorted({t.table_arn for t in targets if t.suspended})
+
+
+def decide(seen: Observed, policy: Policy = Policy()) -> Plan:
+    decisions: list[Decision] = []
+    if seen.service is not None and seen.service.status != "ACTIVE":
+        reason = f"service is {seen.service.status}, not ACTIVE"
+        decisions.append(Decision(Verb.HOLD, reason, fault=True))
+    if seen.backups is None:
         # Never resume blind: if a backup is running and we cannot see it, resuming would
         # let the autoscaler fight the backup for capacity.
-        return Action(Verb.HOLD, "EMR state unknown, changing nothing", fault=True)
-    if backups:
-        if service.desired > 0:
-            return Action(Verb.PAUSE, "backup cluster active", desired_count=0)
-        return Action(Verb.HOLD, "backup cluster active, already paused")
+        unknown = Decision(Verb.HOLD, "EMR state unknown, changing nothing", fault=True)
+        return Plan((*decisions, unknown))
+    active = bool(seen.backups)
+    if seen.service is not None and not decisions:
+        decisions.append(_service(seen.service, active, policy.resume_count))
+    if seen.targets is not None:
+        decisions += _tables(seen.targets, seen.records, active)
+    quiet = seen.now - seen.last_backup
+    if not active and quiet < policy.resume_delay:
+        # Pause is never delayed, and tidying changes no scaling; only resuming waits.
+        waiting = [d for d in decisions if d.verb is Verb.RESUME]
+        if waiting:
+            decisions = [d for d in decisions if d.verb is not Verb.RESUME]
+            reason = f"resume pending: no backup cluster for {quiet:.0f}s of "
+            decisions.append(Decision(Verb.HOLD, f"{reason}{policy.resume_delay:g}s"))
+    return Plan(tuple(decisions))
+
+
+def recorded_count(tag: str | None) -> int | None:
+    """The count a paused-count tag holds, or None when it holds nothing usable."""
+    if tag is None or not tag.strip().isdigit():
+        return None
+    count = int(tag)
+    return count if count > 0 else None
+
+
+def _service(service: Service, active: bool, resume_count: int) -> Decision:
+    recorded = recorded_count(service.paused_tag)
+    arn = service.arn
+    if active:
+        if service.desired == 0:
+            return Decision(Verb.HOLD, "backup cluster active, already paused")
+        # A record already there is from this same pause (the controller stopped between
+        # tagging and scaling down): it holds the count from before, so keep it.
+        record = () if recorded is not None else (RecordPausedCount(arn, service.desired),)
+        change = f"desired {service.desired} -> 0"
+        return Decision(Verb.PAUSE, "backup cluster active", change, (*record, SetDesiredCount(0)))
     if service.desired == 0:
-        return Action(Verb.RESUME, "no backup cluster active", desired_count=resume_count)
-    return Action(Verb.HOLD, "no backup cluster active, already running")
+        count = recorded or resume_count
+        forget = () if service.paused_tag is None else (ForgetPausedCount(arn),)
+        reason = "no backup cluster active"
+        if recorded:
+            reason += ", restoring the count recorded at pause"
+        elif service.paused_tag is not None:
+            reason += f", recorded count unusable ({service.paused_tag!r})"
+        return Decision(
+            Verb.RESUME, reason, f"desired 0 -> {count}", (SetDesiredCount(count), *forget)
+        )
+    if service.paused_tag is not None:
+        # Running and a record left: the controller stopped between scaling up and untagging,
+        # or a person scaled the service up by hand. Either way the record is stale.
+        change = f"remove the stale paused-count tag ({service.paused_tag})"
+        reason = "no backup cluster active, already running"
+        return Decision(Verb.TIDY, reason, change, (ForgetPausedCount(arn),))
+    return Decision(Verb.HOLD, "no backup cluster active, already running")
+
+
+def _tables(
+    targets: Sequence[Target], records: Mapping[str, Record], active: bool
+) -> list[Decision]:
+    by_table: dict[str, list[Target]] = defaultdict(list)
+    for target in targets:
+        by_table[target.table].append(target)
+    decisions = []
+    for table, own in sorted(by_table.items()):
+        decision = _pause_table(table, own) if active else _resume_table(table, own, records)
+        if decision:
+            decisions.append(decision)
+    if decisions:
+        return decisions
+    suspended = sum(1 for t in targets if t.suspended)
+    state = f"{len(targets)} scalable targets, {suspended} suspended"
+    when = "backup cluster active" if active else "no backup cluster active"
+    return [Decision(Verb.HOLD, f"{when}, {state}")]
+
+
+def _pause_table(table: str, targets: Sequence[Target]) -> Decision | None:
+    # A target someone else fully suspended needs nothing and gets no record, so that
+    # resuming leaves it suspended; for a partly suspended one only the missing flags count.
+    todo = [t for t in targets if t.suspended != ALL]
+    if not todo:
+        return None
+    record = RecordSuspended(todo[0].table_arn, {t.record_key: ALL - t.suspended for t in todo})
+    steps: tuple[Step, ...] = (record, *(SetSuspended(t, ALL) for t in todo))
+    change = f"table {table}, {len(todo)} of {len(targets)} scalable targets"
+    return Decision(Verb.PAUSE, "backup cluster active", change, steps)
+
+
+def _resume_table(
+    table: str, targets: Sequence[Target], records: Mapping[str, Record]
+) -> Decision | None:
+    arn = targets[0].table_arn
+    record = records.get(arn)
+    if record is None:
+        if any(t.suspended for t in targets):
+            reason = f"the record of table {table} could not be read, changing nothing there"
+            return Decision(Verb.HOLD, reason, fault=True)
+        return None
+    # Turn off only what the controller turned on and is still on; the rest stays as it is.
+    todo = [(t, t.suspended - record[t.record_key]) for t in targets if t.record_key in record]
+    todo = [(t, state) for t, state in todo if state != t.suspended]
+    forget = ForgetSuspended(arn, tuple(sorted(record)))
+    if todo:
+        steps: tuple[Step, ...] = (*(SetSuspended(t, state) for t, state in todo), forget)
+        change = f"table {table}, {len(todo)} of {len(targets)} scalable targets"
+        return Decision(Verb.RESUME, "no backup cluster active", change, steps)
+    if record:
+        change = f"remove the stale record of table {table}"
+        return Decision(Verb.TIDY, "nothing it names is suspended", change, (forget,))
+    return None

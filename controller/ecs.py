@@ -1,10 +1,15 @@
-"""The autoscaler's ECS service: read its counts, set its desired count."""
+"""The autoscaler's ECS service: read its counts and tags, set its desired count, tag it."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from controller.aws import AwsError, JsonDict, Runner, UnexpectedOutput
+
+# The desired count the service had when the controller paused it. It lives on the service
+# itself, so it survives a restart of the controller and shows in the console.
+PAUSED_COUNT_TAG = "dynamodb-autoscaler-control:paused-desired-count"
 
 
 @dataclass(frozen=True)
@@ -15,12 +20,15 @@ class Service:
     desired: int
     running: int
     pending: int
+    # The value of PAUSED_COUNT_TAG as found (any text: a person may have edited it), or None.
+    paused_tag: str | None = None
 
     def __str__(self) -> str:
-        return (
+        shown = (
             f"desired={self.desired} running={self.running} pending={self.pending} "
             f"status={self.status}"
         )
+        return shown if self.paused_tag is None else f"{shown} paused-count-tag={self.paused_tag}"
 
 
 class ServiceMissing(AwsError):
@@ -44,6 +52,7 @@ def parse_service(doc: JsonDict, command: str = "aws ecs") -> Service:
             desired=_count(doc["desiredCount"]),
             running=_count(doc["runningCount"]),
             pending=_count(doc["pendingCount"]),
+            paused_tag=_tag(doc.get("tags") or [], PAUSED_COUNT_TAG),
         )
     except (KeyError, TypeError, ValueError) as error:
         raise UnexpectedOutput(command, f"the service entry is malformed ({error!r})") from None
@@ -55,9 +64,15 @@ def _count(value: object) -> int:
     return value
 
 
+def _tag(tags: list[JsonDict], key: str) -> str | None:
+    return next((str(tag["value"]) for tag in tags if tag.get("key") == key), None)
+
+
 def describe(run: Runner, cluster: str, service: str, region: str) -> Service:
+    # --include TAGS brings the paused-count record in the same call: a steady tick costs
+    # no more calls than before.
     args = ["ecs", "describe-services", "--cluster", cluster, "--services", service]
-    args += ["--region", region]
+    args += ["--include", "TAGS", "--region", region]
     command = " ".join(["aws", *args])
     doc = run(args)
     services = doc.get("services")
@@ -80,3 +95,15 @@ def set_desired_count(run: Runner, cluster: str, service: str, region: str, coun
     if not isinstance(updated, dict):
         raise UnexpectedOutput(command, "no 'service' object in the output")
     return parse_service(updated, command)
+
+
+def record_paused_count(run: Runner, arn: str, region: str, count: int) -> None:
+    args = ["ecs", "tag-resource", "--resource-arn", arn, "--region", region]
+    args += ["--tags", json.dumps([{"key": PAUSED_COUNT_TAG, "value": str(count)}])]
+    run(args, mutating=True)
+
+
+def forget_paused_count(run: Runner, arn: str, region: str) -> None:
+    args = ["ecs", "untag-resource", "--resource-arn", arn, "--region", region]
+    args += ["--tag-keys", PAUSED_COUNT_TAG]
+    run(args, mutating=True)

@@ -53,6 +53,9 @@ class Stack:
     def desired(self) -> int:
         return self.world.desired(CLUSTER, SERVICE)
 
+    def tags(self) -> dict[str, str]:
+        return self.world.service_tags(CLUSTER, SERVICE)
+
     # --- the CLI double --------------------------------------------------------------
     def fake_aws(self, plan: dict[str, Any] | None = None) -> None:
         """Route the controller's CLI calls through the recording, fault-injecting double."""

@@ -110,7 +110,7 @@ class Deployment:
         self.enforced = enforced
         self.cluster, self.service = f"autoscaling-{tag}", f"dynamodb-autoscaler-{tag}"
         self.user = f"controller-{tag}"
-        self.world = World(enforced.server.url, key=enforced.admin)
+        self.world = World(enforced.server.url, credentials=enforced.admin)
         self.iam = enforced.client("iam")
         self.stack = Stack(enforced.server, tmp_path)
         self.stack.fake_aws()  # pass-through, to record which operations the controller ran

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -23,8 +24,12 @@ CONFIG = Config(
 )
 
 
-def service_doc(desired: int) -> dict[str, Any]:
+PAUSED_TAG = "dynamodb-autoscaler-control:paused-desired-count"
+
+
+def service_doc(desired: int, tags: dict[str, str] | None = None) -> dict[str, Any]:
     return {
+        "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()],
         "serviceArn": "arn:aws:ecs:eu-west-1:123456789012:service/c1/svc",
         "serviceName": "svc",
         "status": "ACTIVE",
@@ -40,6 +45,7 @@ class FakeAws:
     def __init__(self, clusters: Sequence[str] | Exception = (), desired: int = 1) -> None:
         self.clusters = clusters
         self.desired = desired
+        self.tags: dict[str, str] = {}
         self.calls: list[tuple[list[str], bool]] = []
         self.update_error: Exception | None = None
 
@@ -55,16 +61,26 @@ class FakeAws:
                 ]
             }
         if args[:2] == ["ecs", "describe-services"]:
-            return {"services": [service_doc(self.desired)], "failures": []}
+            return {"services": [service_doc(self.desired, self.tags)], "failures": []}
         if args[:2] == ["ecs", "update-service"]:
             if self.update_error:
                 raise self.update_error
             self.desired = int(args[args.index("--desired-count") + 1])
-            return {"service": service_doc(self.desired)}
+            return {"service": service_doc(self.desired, self.tags)}
+        if args[:2] == ["ecs", "tag-resource"]:
+            for tag in json.loads(args[args.index("--tags") + 1]):
+                self.tags[tag["key"]] = tag["value"]
+            return {}
+        if args[:2] == ["ecs", "untag-resource"]:
+            self.tags.pop(args[args.index("--tag-keys") + 1], None)
+            return {}
         raise AssertionError(f"unexpected call {args}")
 
     def updates(self) -> list[tuple[list[str], bool]]:
-        return [call for call in self.calls if call[0][1] == "update-service"]
+        """Every call that changes something."""
+        return [
+            call for call in self.calls if call[0][1] != "describe-services" and call[0][0] == "ecs"
+        ]
 
 
 @pytest.fixture
@@ -87,16 +103,22 @@ def test_steady_tick_makes_exactly_the_two_queries(pool: Any) -> None:
     assert emr_call == ["emr", "list-clusters", "--active", "--region", "us-east-1"]
     assert ecs_call == [
         "ecs", "describe-services", "--cluster", "c1", "--services", "svc",
-        "--region", "eu-west-1",
+        "--include", "TAGS", "--region", "eu-west-1",
     ]  # fmt: skip
 
 
-def test_pause_is_one_mutating_update_to_zero(pool: Any) -> None:
+def test_pause_records_the_count_then_scales_to_zero(pool: Any) -> None:
     aws = FakeAws(clusters=["backup-1"], desired=2)
 
     assert Controller(CONFIG, aws, pool).tick()
 
-    (update,) = aws.updates()
+    tag, update = aws.updates()
+    arn = "arn:aws:ecs:eu-west-1:123456789012:service/c1/svc"
+    assert tag == (
+        ["ecs", "tag-resource", "--resource-arn", arn, "--region", "eu-west-1",
+         "--tags", json.dumps([{"key": PAUSED_TAG, "value": "2"}])],
+        True,
+    )  # fmt: skip
     assert update == (
         ["ecs", "update-service", "--cluster", "c1", "--service", "svc",
          "--desired-count", "0", "--region", "eu-west-1"],
@@ -105,7 +127,20 @@ def test_pause_is_one_mutating_update_to_zero(pool: Any) -> None:
     assert aws.desired == 0
 
 
-def test_resume_sets_one(pool: Any) -> None:
+def test_pause_then_resume_restores_the_recorded_count(pool: Any) -> None:
+    aws = FakeAws(clusters=["backup-1"], desired=3)
+    assert Controller(CONFIG, aws, pool).tick()
+    assert aws.tags == {PAUSED_TAG: "3"}
+
+    aws.clusters = []
+    # A new Controller: the record lives on the service, not in the process.
+    assert Controller(CONFIG, aws, pool).tick()
+
+    assert aws.desired == 3
+    assert aws.tags == {}
+
+
+def test_resume_without_a_record_sets_one(pool: Any) -> None:
     aws = FakeAws(clusters=[], desired=0)
 
     assert Controller(CONFIG, aws, pool).tick()
@@ -141,6 +176,7 @@ def test_failed_update_fails_the_tick(pool: Any, caplog: pytest.LogCaptureFixtur
     assert not Controller(CONFIG, aws, pool).tick()
 
     assert "pause: desired 1 -> 0 FAILED" in caplog.text
+    assert aws.tags == {PAUSED_TAG: "1"}, "the record stays, so a later resume can restore"
 
 
 @pytest.mark.parametrize(("clusters", "status"), [([], 0), (AwsError("a", "X", "y", False), 1)])

@@ -15,7 +15,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +24,11 @@ import boto3
 BIN = Path(sys.executable).parent
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
+SUSPENDED_FLAGS = (
+    "DynamicScalingInSuspended",
+    "DynamicScalingOutSuspended",
+    "ScheduledScalingSuspended",
+)
 
 
 def executable(name: str) -> str:
@@ -113,21 +118,24 @@ def isolated_env(endpoint: str, home: Path, **extra: str) -> dict[str, str]:
 
 
 class World:
-    """Seed and inspect the local AWS: EMR clusters and the autoscaler's ECS service."""
+    """Seed and inspect the local AWS: EMR clusters, the autoscaler's ECS service, DynamoDB
+    tables and their Application Auto Scaling targets."""
 
     def __init__(
         self,
         endpoint: str,
         region: str = REGION,
-        key: tuple[str, str] = ("testing", "testing-secret-do-not-log"),
+        credentials: tuple[str, str] = ("testing", "testing-secret-do-not-log"),
     ) -> None:
         session = boto3.session.Session(
-            aws_access_key_id=key[0],
-            aws_secret_access_key=key[1],
+            aws_access_key_id=credentials[0],
+            aws_secret_access_key=credentials[1],
             region_name=region,
         )
         self.emr = session.client("emr", endpoint_url=endpoint)
         self.ecs = session.client("ecs", endpoint_url=endpoint)
+        self.dynamodb = session.client("dynamodb", endpoint_url=endpoint)
+        self.aas = session.client("application-autoscaling", endpoint_url=endpoint)
         self.region = region
 
     def create_service(self, cluster: str, service: str, desired: int) -> str:
@@ -151,6 +159,11 @@ class World:
     def desired(self, cluster: str, service: str) -> int:
         return int(self.service(cluster, service)["desiredCount"])
 
+    def service_tags(self, cluster: str, service: str) -> dict[str, str]:
+        arn = self.service(cluster, service)["serviceArn"]
+        tags = self.ecs.list_tags_for_resource(resourceArn=arn)["tags"]
+        return {tag["key"]: tag["value"] for tag in tags}
+
     def set_desired(self, cluster: str, service: str, desired: int) -> None:
         self.ecs.update_service(cluster=cluster, service=service, desiredCount=desired)
 
@@ -171,3 +184,68 @@ class World:
 
     def terminate_cluster(self, cluster_id: str) -> None:
         self.emr.terminate_job_flows(JobFlowIds=[cluster_id])
+
+    # --- DynamoDB and its auto scaling ------------------------------------------------
+    def create_table(self, name: str, indexes: tuple[str, ...] = ()) -> str:
+        """A provisioned table with global secondary indexes named `indexes`."""
+        throughput = {"ReadCapacityUnits": 5, "WriteCapacityUnits": 5}
+        attributes = [{"AttributeName": "pk", "AttributeType": "S"}]
+        extra: dict[str, Any] = {}
+        if indexes:
+            attributes.append({"AttributeName": "sk", "AttributeType": "S"})
+            extra["GlobalSecondaryIndexes"] = [
+                {
+                    "IndexName": index,
+                    "KeySchema": [{"AttributeName": "sk", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "ALL"},
+                    "ProvisionedThroughput": throughput,
+                }
+                for index in indexes
+            ]
+        created = self.dynamodb.create_table(
+            TableName=name,
+            AttributeDefinitions=attributes,
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            ProvisionedThroughput=throughput,
+            **extra,
+        )
+        return str(created["TableDescription"]["TableArn"])
+
+    def autoscale(self, resource_id: str, dimension: str, suspended: Iterable[str] = ()) -> None:
+        """Register a scalable target, with the SUSPENDED_FLAGS in `suspended` on."""
+        flags = set(suspended)
+        state = {"SuspendedState": {f: f in flags for f in SUSPENDED_FLAGS}} if flags else {}
+        self.aas.register_scalable_target(
+            ServiceNamespace="dynamodb",
+            ResourceId=resource_id,
+            ScalableDimension=dimension,
+            MinCapacity=5,
+            MaxCapacity=50,
+            **state,
+        )
+
+    def autoscale_table(self, name: str, indexes: tuple[str, ...] = ()) -> None:
+        """Create a table and register read and write targets for it and each index."""
+        self.create_table(name, indexes)
+        for io in ("Read", "Write"):
+            self.autoscale(f"table/{name}", f"dynamodb:table:{io}CapacityUnits")
+            for index in indexes:
+                self.autoscale(f"table/{name}/index/{index}", f"dynamodb:index:{io}CapacityUnits")
+
+    def suspended(self) -> dict[tuple[str, str], set[str]]:
+        """Every dynamodb target's suspended flags; a missing SuspendedState is none."""
+        pages = self.aas.get_paginator("describe_scalable_targets").paginate(
+            ServiceNamespace="dynamodb"
+        )
+        return {
+            (t["ResourceId"], t["ScalableDimension"]): {
+                flag for flag, on in t.get("SuspendedState", {}).items() if on
+            }
+            for page in pages
+            for t in page["ScalableTargets"]
+        }
+
+    def table_tags(self, name: str) -> dict[str, str]:
+        arn = self.dynamodb.describe_table(TableName=name)["Table"]["TableArn"]
+        tags = self.dynamodb.list_tags_of_resource(ResourceArn=arn)["Tags"]
+        return {tag["Key"]: tag["Value"] for tag in tags}

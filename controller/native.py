@@ -1,0 +1,148 @@
+"""DynamoDB's own auto scaling: the Application Auto Scaling targets of the matching tables,
+their suspended state, and the table tags where the controller records what it suspended.
+
+Why table tags: tags on scalable targets would be the natural place, but they cannot be
+tested against moto (its application-autoscaling tag-resource fails), so the record lives on
+the DynamoDB table the target belongs to, one tag per target the controller suspended:
+
+    dynamodb-autoscaler-control:suspended:table:read        = DynamicScalingInSuspended ...
+    dynamodb-autoscaler-control:suspended:index/by-date:write = ...
+
+The value lists the flags the controller turned on (and so will turn off again); a flag that
+was already on before the pause is not in it and stays on.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from controller.aws import JsonDict, Runner, UnexpectedOutput
+
+FLAGS = ("DynamicScalingInSuspended", "DynamicScalingOutSuspended", "ScheduledScalingSuspended")
+ALL = frozenset(FLAGS)
+RECORD_PREFIX = "dynamodb-autoscaler-control:suspended:"
+# DynamoDB's limit on a tag key; index names can be longer than what fits after the prefix.
+_MAX_KEY = 128
+
+# What the controller turned on, per record key (see Target.record_key).
+Record = Mapping[str, frozenset[str]]
+
+
+@dataclass(frozen=True)
+class Target:
+    resource_id: str  # table/NAME or table/NAME/index/INDEX
+    dimension: str  # dynamodb:table:ReadCapacityUnits, dynamodb:index:WriteCapacityUnits, ...
+    suspended: frozenset[str]  # which FLAGS are on now
+    table_arn: str
+
+    @property
+    def table(self) -> str:
+        return self.resource_id.split("/")[1]
+
+    @property
+    def record_key(self) -> str:
+        parts = self.resource_id.split("/", 2)
+        where = parts[2] if len(parts) > 2 else "table"
+        io = "read" if self.dimension.endswith("ReadCapacityUnits") else "write"
+        key = f"{RECORD_PREFIX}{where}:{io}"
+        if len(key) > _MAX_KEY:
+            digest = hashlib.sha256(where.encode()).hexdigest()[:16]
+            key = f"{RECORD_PREFIX}index#{digest}:{io}"
+        return key
+
+    def __str__(self) -> str:
+        return f"{self.resource_id} {self.dimension.rsplit(':', 1)[-1]}"
+
+
+def table_of(resource_id: str) -> str | None:
+    """The table name of a dynamodb ResourceId, or None for anything that is not a table's."""
+    parts = resource_id.split("/")
+    if parts[0] != "table" or len(parts) not in (2, 4) or (len(parts) == 4 and parts[2] != "index"):
+        return None
+    return parts[1]
+
+
+def _table_arn(target_arn: str, table: str) -> str:
+    # arn:PARTITION:application-autoscaling:REGION:ACCOUNT:scalable-target/ID gives everything
+    # a table ARN needs, so no extra call (sts get-caller-identity) is needed to build one.
+    parts = target_arn.split(":")
+    if len(parts) < 6 or parts[0] != "arn":
+        raise ValueError(f"not an ARN: {target_arn!r}")
+    return f"arn:{parts[1]}:dynamodb:{parts[3]}:{parts[4]}:table/{table}"
+
+
+def parse_targets(doc: JsonDict, prefix: str, command: str) -> tuple[Target, ...]:
+    """The targets of tables whose name starts with `prefix` (literally), sorted."""
+    items = doc.get("ScalableTargets")
+    if not isinstance(items, list):
+        raise UnexpectedOutput(command, "no 'ScalableTargets' list in the output")
+    found = []
+    try:
+        for item in items:
+            table = table_of(str(item["ResourceId"]))
+            if table is None or not table.startswith(prefix):
+                continue
+            # moto omits SuspendedState for a target registered without one; AWS shows all
+            # three flags false. Both mean: nothing suspended.
+            state = item.get("SuspendedState") or {}
+            found.append(
+                Target(
+                    resource_id=str(item["ResourceId"]),
+                    dimension=str(item["ScalableDimension"]),
+                    suspended=frozenset(flag for flag in FLAGS if state.get(flag) is True),
+                    table_arn=_table_arn(str(item["ScalableTargetARN"]), table),
+                )
+            )
+    except (KeyError, TypeError, AttributeError, ValueError) as error:
+        raise UnexpectedOutput(command, f"a scalable target is malformed ({error!r})") from None
+    return tuple(sorted(found, key=lambda t: (t.resource_id, t.dimension)))
+
+
+def describe(run: Runner, prefix: str, region: str) -> tuple[Target, ...]:
+    # The CLI follows NextToken itself; AAS cannot filter by a name prefix, so we do.
+    args = ["application-autoscaling", "describe-scalable-targets"]
+    args += ["--service-namespace", "dynamodb", "--region", region]
+    return parse_targets(run(args), prefix, " ".join(["aws", *args]))
+
+
+def parse_record(doc: JsonDict, command: str) -> dict[str, frozenset[str]]:
+    tags = doc.get("Tags")
+    if not isinstance(tags, list):
+        raise UnexpectedOutput(command, "no 'Tags' list in the output")
+    try:
+        return {
+            str(tag["Key"]): frozenset(str(tag.get("Value", "")).split()) & ALL
+            for tag in tags
+            if str(tag["Key"]).startswith(RECORD_PREFIX)
+        }
+    except (KeyError, TypeError) as error:
+        raise UnexpectedOutput(command, f"a tag is malformed ({error!r})") from None
+
+
+def read_record(run: Runner, table_arn: str, region: str) -> dict[str, frozenset[str]]:
+    args = ["dynamodb", "list-tags-of-resource", "--resource-arn", table_arn, "--region", region]
+    return parse_record(run(args), " ".join(["aws", *args]))
+
+
+def write_record(run: Runner, table_arn: str, region: str, record: Record) -> None:
+    tags = [{"Key": key, "Value": " ".join(sorted(flags))} for key, flags in record.items()]
+    args = ["dynamodb", "tag-resource", "--resource-arn", table_arn, "--region", region]
+    run([*args, "--tags", json.dumps(tags)], mutating=True)
+
+
+def forget_record(run: Runner, table_arn: str, region: str, keys: Iterable[str]) -> None:
+    args = ["dynamodb", "untag-resource", "--resource-arn", table_arn, "--region", region]
+    run([*args, "--tag-keys", *keys], mutating=True)
+
+
+def set_suspended(run: Runner, target: Target, region: str, suspended: frozenset[str]) -> None:
+    # Updating an existing target: AWS leaves out-of-call settings (Min/MaxCapacity) as they
+    # are, but moto replaces the whole SuspendedState, so all three flags always go along.
+    state = ",".join(f"{flag}={str(flag in suspended).lower()}" for flag in FLAGS)
+    args = ["application-autoscaling", "register-scalable-target"]
+    args += ["--service-namespace", "dynamodb", "--resource-id", target.resource_id]
+    args += ["--scalable-dimension", target.dimension, "--suspended-state", state]
+    run([*args, "--region", region], mutating=True)

@@ -1,0 +1,83 @@
+"""LOG_FORMAT=json: one JSON object per line, with the tick's fields, and still no secrets."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from tests.conftest import CLUSTER, PREFIX, SERVICE, Stack
+
+
+def lines(stderr: str) -> list[dict[str, Any]]:
+    return [json.loads(line) for line in stderr.splitlines()]
+
+
+def test_every_line_is_a_json_object_with_the_ticks_fields(stack: Stack) -> None:
+    stack.service(desired=2)
+    cluster_id = stack.world.start_cluster(f"{PREFIX}nightly")
+
+    result = stack.run("--once", LOG_FORMAT="json", DEBUG_OUTPUT="1")
+
+    assert result.returncode == 0, result.stderr
+    logged = lines(result.stderr)
+    assert all({"time", "level", "message"} <= set(line) for line in logged)
+    assert {line["level"] for line in logged} == {"DEBUG", "INFO"}
+    (tick,) = [line for line in logged if "action" in line]
+    assert tick["time"].endswith("Z")
+    assert tick["backups"] == [{"name": f"{PREFIX}nightly", "id": cluster_id, "state": "WAITING"}]
+    assert tick["service"]["cluster"] == CLUSTER
+    assert tick["service"]["name"] == SERVICE
+    assert tick["service"]["desired"] == 2
+    assert tick["action"] == "pause"
+    assert tick["decisions"] == [
+        {
+            "verb": "pause",
+            "change": "desired 2 -> 0",
+            "reason": "backup cluster active",
+            "outcome": "done",
+        }
+    ]
+    assert tick["ok"] is True
+    assert "pause: desired 2 -> 0" in tick["message"]
+
+
+def test_default_format_is_unchanged_text(stack: Stack) -> None:
+    stack.service(desired=1)
+
+    result = stack.run("--once")
+
+    assert not result.stderr.lstrip().startswith("{")
+    assert " INFO    backups: none active | service " in result.stderr
+
+
+def test_secrets_are_scrubbed_from_json_lines_and_fields(stack: Stack) -> None:
+    secret = stack.env["AWS_SECRET_ACCESS_KEY"]
+    stack.service(desired=0)
+    stack.world.start_cluster(f"{PREFIX}{secret}")  # absurd, but then it is in a field
+
+    named = stack.run("--once", LOG_FORMAT="json")
+
+    assert named.returncode == 0, named.stderr
+    assert secret not in named.stderr
+    (tick,) = [line for line in lines(named.stderr) if "action" in line]
+    assert tick["backups"][0]["name"] == f"{PREFIX}***"
+
+    stack.fake_aws(
+        {
+            "emr list-clusters": {
+                "fail": -1,
+                "exit": 254,
+                "stderr": "An error occurred (InvalidSignatureException) when calling the "
+                f"ListClusters operation: signature of {secret} does not match",
+            }
+        }
+    )
+    failed = stack.run("--once", LOG_FORMAT="json", DEBUG_OUTPUT="1")
+
+    assert failed.returncode == 1
+    assert secret not in failed.stderr
+    logged = lines(failed.stderr)
+    assert any("InvalidSignatureException" in line["message"] for line in logged)
+    (tick,) = [line for line in logged if "action" in line]
+    assert tick["backups"] is None
+    assert tick["ok"] is False

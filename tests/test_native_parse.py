@@ -1,0 +1,131 @@
+"""Parsing what the CLI prints about scalable targets, table tags and service tags."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from controller.aws import UnexpectedOutput
+from controller.ecs import PAUSED_COUNT_TAG, parse_service
+from controller.native import ALL, RECORD_PREFIX, Target, parse_record, parse_targets
+
+TARGET_ARN = "arn:aws-cn:application-autoscaling:cn-north-1:210987654321:scalable-target/0abc"
+
+
+def item(resource: str, dimension: str, state: dict[str, bool] | None = None) -> dict[str, Any]:
+    doc: dict[str, Any] = {
+        "ServiceNamespace": "dynamodb",
+        "ResourceId": resource,
+        "ScalableDimension": dimension,
+        "MinCapacity": 5,
+        "MaxCapacity": 50,
+        "ScalableTargetARN": TARGET_ARN,
+    }
+    if state is not None:
+        doc["SuspendedState"] = state
+    return doc
+
+
+def test_targets_of_matching_tables_and_their_indexes() -> None:
+    doc = {
+        "ScalableTargets": [
+            item("table/orders", "dynamodb:table:ReadCapacityUnits"),  # moto: no SuspendedState
+            item(
+                "table/orders/index/by-date",
+                "dynamodb:index:WriteCapacityUnits",
+                {
+                    "DynamicScalingInSuspended": False,
+                    "DynamicScalingOutSuspended": False,
+                    "ScheduledScalingSuspended": True,
+                },
+            ),
+            item("table/customers", "dynamodb:table:ReadCapacityUnits"),
+            item("table/ORDERS", "dynamodb:table:ReadCapacityUnits"),  # case differs
+            item("table/old-orders", "dynamodb:table:ReadCapacityUnits"),
+        ]
+    }
+
+    found = parse_targets(doc, "orders", "aws application-autoscaling")
+
+    assert found == (
+        Target(
+            "table/orders",
+            "dynamodb:table:ReadCapacityUnits",
+            frozenset(),
+            "arn:aws-cn:dynamodb:cn-north-1:210987654321:table/orders",
+        ),
+        Target(
+            "table/orders/index/by-date",
+            "dynamodb:index:WriteCapacityUnits",
+            frozenset({"ScheduledScalingSuspended"}),
+            "arn:aws-cn:dynamodb:cn-north-1:210987654321:table/orders",
+        ),
+    )
+    assert [t.table for t in found] == ["orders", "orders"]
+
+
+@pytest.mark.parametrize(
+    "doc",
+    [
+        {},
+        {"ScalableTargets": [{"ResourceId": "table/orders"}]},
+        {"ScalableTargets": [{**item("table/orders", "d"), "ScalableTargetARN": "nope"}]},
+    ],
+)
+def test_malformed_targets_are_unexpected_output(doc: dict[str, Any]) -> None:
+    with pytest.raises(UnexpectedOutput):
+        parse_targets(doc, "orders", "aws application-autoscaling")
+
+
+def test_record_keys_fit_dynamodb_tag_keys() -> None:
+    arn = "arn:aws:dynamodb:us-east-1:123456789012:table/t"
+
+    def key(resource: str, dimension: str) -> str:
+        return Target(resource, dimension, frozenset(), arn).record_key
+
+    assert key("table/t", "dynamodb:table:ReadCapacityUnits") == f"{RECORD_PREFIX}table:read"
+    assert (
+        key("table/t/index/by-date", "dynamodb:index:WriteCapacityUnits")
+        == f"{RECORD_PREFIX}index/by-date:write"
+    )
+    long_a, long_b = "a" * 255, "a" * 254 + "b"
+    keys = {
+        key(f"table/t/index/{name}", f"dynamodb:index:{io}CapacityUnits")
+        for name in (long_a, long_b)
+        for io in ("Read", "Write")
+    }
+    assert len(keys) == 4, "distinct targets keep distinct keys"
+    assert all(len(k) <= 128 for k in keys)
+
+
+def test_record_keeps_only_the_controllers_tags_and_known_flags() -> None:
+    doc = {
+        "Tags": [
+            {"Key": "team", "Value": "data"},
+            {"Key": f"{RECORD_PREFIX}table:read", "Value": " ".join(sorted(ALL))},
+            {"Key": f"{RECORD_PREFIX}table:write", "Value": "DynamicScalingInSuspended junk"},
+        ]
+    }
+
+    assert parse_record(doc, "aws dynamodb list-tags-of-resource") == {
+        f"{RECORD_PREFIX}table:read": ALL,
+        f"{RECORD_PREFIX}table:write": frozenset({"DynamicScalingInSuspended"}),
+    }
+
+
+def test_service_tag_is_read_from_describe_services() -> None:
+    doc = {
+        "serviceArn": "arn:aws:ecs:us-east-1:123456789012:service/c/svc",
+        "serviceName": "svc",
+        "status": "ACTIVE",
+        "desiredCount": 0,
+        "runningCount": 0,
+        "pendingCount": 0,
+        "tags": [{"key": "team", "value": "data"}, {"key": PAUSED_COUNT_TAG, "value": "3"}],
+    }
+
+    assert parse_service(doc).paused_tag == "3"
+    assert parse_service({**doc, "tags": []}).paused_tag is None
+    assert parse_service({k: v for k, v in doc.items() if k != "tags"}).paused_tag is None
+    assert str(parse_service(doc)).endswith("status=ACTIVE paused-count-tag=3")

@@ -1,0 +1,387 @@
+"""The rule for the recorded count, native auto scaling and RESUME_DELAY: no AWS at all.
+
+Besides the table, a tiny model of the world applies a plan's steps, so that a controller
+killed after any step and started again can be shown to end where an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import pytest
+
+from controller.decide import (
+    Decision,
+    ForgetPausedCount,
+    ForgetSuspended,
+    Observed,
+    Plan,
+    Policy,
+    RecordPausedCount,
+    RecordSuspended,
+    SetDesiredCount,
+    SetSuspended,
+    Step,
+    Verb,
+    decide,
+    records_needed,
+)
+from controller.ecs import Service
+from controller.emr import Cluster
+from controller.native import ALL, Record, Target
+
+BACKUP = (Cluster(id="j-1", name="dynamodb-backup-1", state="RUNNING"),)
+ARN = "arn:aws:ecs:us-east-1:123456789012:service/c/svc"
+IN, OUT, SCHEDULED = (
+    "DynamicScalingInSuspended",
+    "DynamicScalingOutSuspended",
+    ("ScheduledScalingSuspended"),
+)
+
+
+def service(desired: int, tag: str | None = None, status: str = "ACTIVE") -> Service:
+    return Service(ARN, "svc", status, desired, desired, 0, paused_tag=tag)
+
+
+def target(resource: str, io: str = "Read", *flags: str) -> Target:
+    table = resource.split("/")[1]
+    kind = "index" if "/index/" in resource else "table"
+    return Target(
+        resource_id=resource,
+        dimension=f"dynamodb:{kind}:{io}CapacityUnits",
+        suspended=frozenset(flags),
+        table_arn=f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}",
+    )
+
+
+def steps(plan: Plan) -> list[Step]:
+    return [step for decision in plan.decisions for step in decision.steps]
+
+
+# --- the service's recorded count ----------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("backups", "svc", "verb", "expected"),
+    [
+        # pause: record first, then scale down
+        (BACKUP, service(3), Verb.PAUSE, [RecordPausedCount(ARN, 3), SetDesiredCount(0)]),
+        # killed between the two: the record holds the count from before, keep it
+        (BACKUP, service(3, "3"), Verb.PAUSE, [SetDesiredCount(0)]),
+        # a record nobody can read is replaced by the count there is now
+        (BACKUP, service(2, "lots"), Verb.PAUSE, [RecordPausedCount(ARN, 2), SetDesiredCount(0)]),
+        (BACKUP, service(0, "3"), Verb.HOLD, []),
+        (BACKUP, service(0), Verb.HOLD, []),
+        # resume: scale up first, then forget
+        ((), service(0, "3"), Verb.RESUME, [SetDesiredCount(3), ForgetPausedCount(ARN)]),
+        ((), service(0), Verb.RESUME, [SetDesiredCount(1)]),
+        ((), service(0, "0"), Verb.RESUME, [SetDesiredCount(1), ForgetPausedCount(ARN)]),
+        ((), service(0, "x"), Verb.RESUME, [SetDesiredCount(1), ForgetPausedCount(ARN)]),
+        # killed between the two, or scaled up by hand: the record is stale
+        ((), service(3, "3"), Verb.TIDY, [ForgetPausedCount(ARN)]),
+        ((), service(2), Verb.HOLD, []),
+        (None, service(0, "3"), Verb.HOLD, []),
+        (None, service(3), Verb.HOLD, []),
+    ],
+)
+def test_service_rule(
+    backups: tuple[Cluster, ...] | None, svc: Service, verb: Verb, expected: list[Step]
+) -> None:
+    plan = decide(Observed(backups, service=svc))
+
+    (decision,) = plan.decisions
+    assert decision.verb is verb
+    assert steps(plan) == expected
+    assert plan.fault is (backups is None)
+
+
+def test_resume_count_applies_only_without_a_record() -> None:
+    policy = Policy(resume_count=4)
+
+    assert steps(decide(Observed((), service=service(0)), policy)) == [SetDesiredCount(4)]
+    assert steps(decide(Observed((), service=service(0, "2")), policy))[0] == SetDesiredCount(2)
+
+
+def test_restored_count_is_said() -> None:
+    (decision,) = decide(Observed((), service=service(0, "3"))).decisions
+
+    assert decision.describe() == (
+        "resume: desired 0 -> 3 (no backup cluster active, restoring the count recorded at pause)"
+    )
+
+
+@pytest.mark.parametrize("backups", [BACKUP, (), None])
+def test_inactive_service_is_left_alone_but_tables_are_not(
+    backups: tuple[Cluster, ...] | None,
+) -> None:
+    tables = (target("table/orders"),)
+    plan = decide(Observed(backups, service=service(0, "3", "DRAINING"), targets=tables))
+
+    assert plan.fault
+    assert not any(isinstance(s, (SetDesiredCount, ForgetPausedCount)) for s in steps(plan))
+    assert "service is DRAINING, not ACTIVE" in plan.describe()
+    if backups:
+        assert any(isinstance(s, SetSuspended) for s in steps(plan))
+
+
+def test_decides_on_desired_not_running() -> None:
+    """A task still starting (desired 1, running 0, pending 1) is paused too."""
+    starting = Service(ARN, "svc", "ACTIVE", desired=1, running=0, pending=1)
+
+    assert steps(decide(Observed(BACKUP, service=starting)))[-1] == SetDesiredCount(0)
+    assert steps(decide(Observed((), service=starting))) == []
+
+
+# --- native auto scaling --------------------------------------------------------------------
+
+ORDERS = (
+    target("table/orders", "Read"),
+    target("table/orders", "Write"),
+    target("table/orders/index/by-date", "Read", IN, OUT, SCHEDULED),  # suspended by a person
+    target("table/orders/index/by-date", "Write", SCHEDULED),  # scheduled scaling off by hand
+)
+ORDERS_ARN = ORDERS[0].table_arn
+
+
+def test_pause_records_then_suspends_only_what_is_not_suspended() -> None:
+    plan = decide(Observed(BACKUP, targets=ORDERS))
+
+    (decision,) = plan.decisions
+    assert decision.verb is Verb.PAUSE
+    assert decision.change == "table orders, 3 of 4 scalable targets"
+    assert steps(plan) == [
+        RecordSuspended(
+            ORDERS_ARN,
+            {
+                "dynamodb-autoscaler-control:suspended:table:read": ALL,
+                "dynamodb-autoscaler-control:suspended:table:write": ALL,
+                "dynamodb-autoscaler-control:suspended:index/by-date:write": frozenset({IN, OUT}),
+            },
+        ),
+        SetSuspended(ORDERS[0], ALL),
+        SetSuspended(ORDERS[1], ALL),
+        SetSuspended(ORDERS[3], ALL),
+    ]
+
+
+def paused(targets: Sequence[Target]) -> tuple[tuple[Target, ...], dict[str, Record]]:
+    """The targets and records after an uninterrupted pause."""
+    world = World(targets=list(targets))
+    world.apply(decide(Observed(BACKUP, targets=world.targets)))
+    return tuple(world.targets), world.records
+
+
+def test_resume_undoes_exactly_what_the_pause_did() -> None:
+    targets, records = paused(ORDERS)
+    assert all(t.suspended == ALL for t in targets)
+
+    plan = decide(Observed((), targets=targets, records=records))
+
+    assert [d.verb for d in plan.decisions] == [Verb.RESUME]
+    assert steps(plan) == [
+        SetSuspended(targets[0], frozenset()),
+        SetSuspended(targets[1], frozenset()),
+        SetSuspended(targets[3], frozenset({SCHEDULED})),
+        ForgetSuspended(
+            ORDERS_ARN,
+            (
+                "dynamodb-autoscaler-control:suspended:index/by-date:write",
+                "dynamodb-autoscaler-control:suspended:table:read",
+                "dynamodb-autoscaler-control:suspended:table:write",
+            ),
+        ),
+    ]
+
+
+def test_an_unreadable_record_holds_only_that_table() -> None:
+    other = (target("table/orders-archive", "Read", IN, OUT, SCHEDULED),)
+    targets, records = paused(ORDERS + other)
+    records.pop(other[0].table_arn, None)  # fully suspended by a person: never recorded
+
+    plan = decide(Observed((), targets=targets, records=records))
+
+    assert plan.fault
+    assert "record of table orders-archive could not be read" in plan.describe()
+    assert [d.verb for d in plan.decisions if d.steps] == [Verb.RESUME]
+    assert all(s.target.table == "orders" for s in steps(plan) if isinstance(s, SetSuspended))
+
+
+def test_unreadable_record_of_a_table_with_nothing_suspended_is_no_fault() -> None:
+    plan = decide(Observed((), targets=(target("table/orders"),), records={}))
+
+    assert not plan.fault
+    assert (
+        plan.describe() == "no change (no backup cluster active, 1 scalable targets, 0 suspended)"
+    )
+
+
+def test_a_record_naming_nothing_still_suspended_is_tidied() -> None:
+    record = {"dynamodb-autoscaler-control:suspended:table:read": ALL}
+    plan = decide(Observed((), targets=(target("table/orders"),), records={ORDERS_ARN: record}))
+
+    assert [d.verb for d in plan.decisions] == [Verb.TIDY]
+    assert steps(plan) == [
+        ForgetSuspended(ORDERS_ARN, ("dynamodb-autoscaler-control:suspended:table:read",))
+    ]
+
+
+def test_everything_suspended_during_a_backup_is_no_change() -> None:
+    targets, _ = paused(ORDERS)
+
+    plan = decide(Observed(BACKUP, targets=targets))
+
+    assert steps(plan) == []
+    assert plan.describe() == "no change (backup cluster active, 4 scalable targets, 4 suspended)"
+
+
+def test_records_are_needed_only_to_resume_tables_with_something_suspended() -> None:
+    tables = (
+        *ORDERS,
+        target("table/orders-archive", "Read", SCHEDULED),
+        target("table/orders-new"),
+    )
+
+    assert records_needed(BACKUP, tables) == []
+    assert records_needed(None, tables) == []
+    assert records_needed((), tables) == [
+        "arn:aws:dynamodb:us-east-1:123456789012:table/orders",
+        "arn:aws:dynamodb:us-east-1:123456789012:table/orders-archive",
+    ]
+
+
+def test_emr_unknown_changes_no_table() -> None:
+    targets, records = paused(ORDERS)
+
+    for tables in (ORDERS, targets):
+        plan = decide(Observed(None, targets=tables, records=records))
+        assert plan.fault
+        assert steps(plan) == []
+
+
+# --- RESUME_DELAY ---------------------------------------------------------------------------
+
+DELAY = Policy(resume_delay=300)
+
+
+def test_resume_waits_for_the_delay_and_says_so() -> None:
+    waiting = decide(Observed((), service=service(0, "3"), now=1012, last_backup=1000), DELAY)
+    due = decide(Observed((), service=service(0, "3"), now=1300, last_backup=1000), DELAY)
+
+    assert steps(waiting) == []
+    assert not waiting.fault
+    assert waiting.describe() == "no change (resume pending: no backup cluster for 12s of 300s)"
+    assert steps(due) == [SetDesiredCount(3), ForgetPausedCount(ARN)]
+
+
+def test_pause_is_never_delayed() -> None:
+    plan = decide(Observed(BACKUP, service=service(2), now=1001, last_backup=1001), DELAY)
+
+    assert steps(plan) == [RecordPausedCount(ARN, 2), SetDesiredCount(0)]
+
+
+def test_delay_holds_table_resumes_too_but_not_tidying() -> None:
+    targets, records = paused(ORDERS)
+    seen = Observed((), service=service(3, "3"), targets=targets, records=records, now=5)
+
+    plan = decide(seen, DELAY)
+
+    assert [d.verb for d in plan.decisions] == [Verb.TIDY, Verb.HOLD]
+    assert steps(plan) == [ForgetPausedCount(ARN)]
+    assert "resume pending: no backup cluster for 5s of 300s" in plan.describe()
+
+
+# --- killed after any step, started again ----------------------------------------------------
+
+
+@dataclass
+class World:
+    """What AWS would hold: the service's count and tag, the targets, the table tags."""
+
+    desired: int = 0
+    tag: str | None = None
+    targets: list[Target] = field(default_factory=list)
+    records: dict[str, Record] = field(default_factory=dict)
+
+    def observe(self, backups: tuple[Cluster, ...]) -> Observed:
+        svc = Service(ARN, "svc", "ACTIVE", self.desired, 0, 0, paused_tag=self.tag)
+        return Observed(backups, service=svc, targets=tuple(self.targets), records=self.records)
+
+    def step(self, step: Step) -> None:
+        match step:
+            case RecordPausedCount(_, count):
+                self.tag = str(count)
+            case SetDesiredCount(count):
+                self.desired = count
+            case ForgetPausedCount():
+                self.tag = None
+            case RecordSuspended(arn, record):
+                self.records[arn] = {**self.records.get(arn, {}), **record}
+            case SetSuspended(old, flags):
+                self.targets = [
+                    replace(t, suspended=flags) if t == old else t for t in self.targets
+                ]
+            case ForgetSuspended(arn, keys):
+                left = {k: v for k, v in self.records.get(arn, {}).items() if k not in keys}
+                self.records[arn] = left
+
+    def apply(self, plan: Plan, limit: int | None = None) -> None:
+        """Carry out the plan, or only its first `limit` steps (then the process dies)."""
+        for step in steps(plan)[:limit]:
+            self.step(step)
+
+
+def fresh() -> World:
+    return World(desired=3, targets=list(ORDERS))
+
+
+def run_to_rest(world: World, backups: tuple[Cluster, ...]) -> None:
+    for _ in range(3):
+        world.apply(decide(world.observe(backups)))
+    assert steps(decide(world.observe(backups))) == [], "the rule must come to rest"
+
+
+def pause_steps() -> int:
+    return len(steps(decide(fresh().observe(BACKUP))))
+
+
+@pytest.mark.parametrize("killed_after", range(pause_steps() + 1))
+def test_killed_during_pause_then_restarted(killed_after: int) -> None:
+    world = fresh()
+    world.apply(decide(world.observe(BACKUP)), limit=killed_after)
+
+    run_to_rest(world, BACKUP)  # the new process, the backup still running
+    assert world.desired == 0
+    run_to_rest(world, ())  # the backup ended
+
+    assert (world.desired, world.tag) == (3, None)
+    assert world.targets == list(ORDERS)
+    assert all(not record for record in world.records.values())
+
+
+@pytest.mark.parametrize("killed_after", range(5 + 1))
+def test_killed_during_resume_then_restarted(killed_after: int) -> None:
+    world = fresh()
+    run_to_rest(world, BACKUP)
+    resume = decide(world.observe(()))
+    assert len(steps(resume)) == 6
+    world.apply(resume, limit=killed_after)
+
+    run_to_rest(world, ())
+
+    assert (world.desired, world.tag) == (3, None)
+    assert world.targets == list(ORDERS)
+
+
+def test_describe_joins_decisions() -> None:
+    plan = Plan(
+        (
+            Decision(Verb.PAUSE, "backup cluster active", "desired 2 -> 0", (SetDesiredCount(0),)),
+            Decision(Verb.HOLD, "backup cluster active, 0 scalable targets, 0 suspended"),
+        )
+    )
+
+    assert plan.describe("dry run, not applied") == (
+        "pause: desired 2 -> 0 (backup cluster active; dry run, not applied); "
+        "no change (backup cluster active, 0 scalable targets, 0 suspended)"
+    )

@@ -324,6 +324,8 @@ def test_ecs_names_with_shell_metacharacters_reach_the_cli_unchanged(
             "ecs update-service": {
                 "stdout": json.dumps({"service": {**answer, "desiredCount": 0}})
             },
+            # The paused-count record goes on the service's ARN, which the double made up.
+            "ecs tag-resource": {"stdout": "{}"},
         }
     )
 
@@ -339,6 +341,8 @@ def test_ecs_names_with_shell_metacharacters_reach_the_cli_unchanged(
         cluster,
         "--services",
         service,
+        "--include",
+        "TAGS",
         *tail,
     ]
     assert calls["ecs update-service"] == [

@@ -1,4 +1,4 @@
-"""Entry point: read settings, install signal handlers, run the loop."""
+"""Entry point: read settings, install signal handlers, run the loop (or the health check)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,10 @@ import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from types import FrameType
 
-from controller import __version__, logs
+from controller import __version__, health, logs
 from controller.aws import AwsCli
 from controller.config import PROG, ConfigError, load
 from controller.loop import Controller, run
@@ -23,8 +24,13 @@ EXIT_CONFIG = 2
 
 def main(argv: Sequence[str] | None = None) -> int:
     env = dict(os.environ)
+    args = sys.argv[1:] if argv is None else list(argv)
+    # Dispatched before the settings are read: a health check needs none of the EMR_* or
+    # AUTOSCALER_* settings, only the heartbeat file.
+    if args[:1] == ["healthcheck"]:
+        return health.main(args[1:], env)
     try:
-        config = load(sys.argv[1:] if argv is None else argv, env)
+        config = load(args, env)
     except ConfigError as error:
         print(f"{PROG}: error: bad configuration:", file=sys.stderr)
         for problem in error.problems:
@@ -63,10 +69,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "one tick" if config.once else f"every {config.interval:g}s",
         ", dry run" if config.dry_run else "",
     )
+    heartbeat = health.Heartbeat(Path(config.heartbeat_file), config.interval, config.call_timeout)
+    heartbeat.reset()
     with ThreadPoolExecutor(max_workers=2, thread_name_prefix="query") as pool:
         return run(
             Controller(config, aws, pool),
             interval=config.interval,
             once=config.once,
             stop=stop,
+            on_success=heartbeat,
         )

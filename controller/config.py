@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import shutil
 from collections.abc import Mapping, Sequence
@@ -24,6 +25,7 @@ _REGION = re.compile(r"^[a-z]{2}(-[a-z]+)+-\d+$")
 _TRUE = frozenset({"1", "true", "yes", "on"})
 _FALSE = frozenset({"", "0", "false", "no", "off"})
 MAX_INTERVAL = 24 * 3600.0
+DEFAULT_HEARTBEAT_FILE = "/tmp/dynamodb-autoscaler-control.heartbeat"  # noqa: S108
 
 
 @dataclass(frozen=True)
@@ -41,6 +43,7 @@ class Config:
     endpoint_url: str | None = None
     call_timeout: float = 30.0
     call_attempts: int = 4
+    heartbeat_file: str = DEFAULT_HEARTBEAT_FILE
 
 
 class ConfigError(Exception):
@@ -60,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "required environment: EMR_PREFIX, EMR_REGION, AUTOSCALER_CLUSTER, "
             "AUTOSCALER_REGION, AUTOSCALER_SERVICE. "
-            "Exit status: 0 ok, 1 a --once tick failed, 2 bad configuration."
+            "Exit status: 0 ok, 1 a --once tick failed, 2 bad configuration. "
+            f"'{PROG} healthcheck' judges the heartbeat each successful tick writes."
         ),
     )
     parser.add_argument(
@@ -149,6 +153,12 @@ class _Reader:
             return raw
         return found
 
+    def heartbeat_file(self, name: str) -> str:
+        path = self.env.get(name) or DEFAULT_HEARTBEAT_FILE
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            self.problems.append(f"{name}: the directory of {path!r} does not exist")
+        return path
+
     def url(self, name: str) -> str | None:
         raw = self.env.get(name, "")
         if not raw:
@@ -184,6 +194,7 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         endpoint_url=read.url("AWS_ENDPOINT_URL"),
         call_timeout=read.number("CALL_TIMEOUT", env.get("CALL_TIMEOUT"), 30.0, 3600.0),
         call_attempts=read.count("CALL_ATTEMPTS", 4, 20),
+        heartbeat_file=read.heartbeat_file("HEARTBEAT_FILE"),
     )
     if read.problems:
         raise ConfigError(read.problems)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, Future
 from typing import TypeVar
 
@@ -91,8 +92,18 @@ def _result(future: Future[T], what: str) -> T | None:
         return None
 
 
-def run(controller: Controller, *, interval: float, once: bool, stop: threading.Event) -> int:
-    """Tick until stopped. Exit status: 0, or 1 when a `--once` tick failed."""
+def run(
+    controller: Controller,
+    *,
+    interval: float,
+    once: bool,
+    stop: threading.Event,
+    on_success: Callable[[], None] | None = None,
+) -> int:
+    """Tick until stopped. Exit status: 0, or 1 when a `--once` tick failed.
+
+    `on_success` runs after each tick that completed (the heartbeat).
+    """
     while True:
         started = time.monotonic()
         try:
@@ -100,6 +111,8 @@ def run(controller: Controller, *, interval: float, once: bool, stop: threading.
         except Interrupted:
             log.info("shutdown requested during a tick; stopped its queries, changed nothing")
             return 0
+        if ok and on_success is not None:
+            on_success()
         if once:
             return 0 if ok else 1
         # Waiting on the event, not sleeping, is what lets SIGTERM end the wait at once.

@@ -43,6 +43,7 @@ class Stack:
             AUTOSCALER_CLUSTER=CLUSTER,
             AUTOSCALER_REGION=REGION,
             AUTOSCALER_SERVICE=SERVICE,
+            HEARTBEAT_FILE=str(tmp / "heartbeat"),
         )
         self.command = executable("dynamodb-autoscaler-control")
 

@@ -10,9 +10,8 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from types import FrameType
 
-from controller import __version__, health, logs
+from controller import __version__, health, logs, shutdown
 from controller.aws import AwsCli
 from controller.config import PROG, ConfigError, load
 from controller.loop import Controller, run
@@ -49,13 +48,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         endpoint_url=config.endpoint_url,
     )
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s", signal.Signals(signum).name)
+    def on_signal(received: signal.Signals) -> None:
+        log.info("received %s", received.name)
         stop.set()
         aws.interrupt()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    shutdown.on_signal(on_signal)
 
     log.info(
         "%s %s: pausing %s/%s (%s) while an EMR cluster named %r... is active in %s; %s%s",

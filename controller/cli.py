@@ -1,4 +1,4 @@
-"""Entry point: read settings, install signal handlers, run the loop."""
+"""Entry point: read settings, install signal handlers, run the loop (or the health check)."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ import sys
 import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
-from types import FrameType
+from pathlib import Path
 
-from controller import __version__, logs
+from controller import __version__, health, logs, shutdown
 from controller.aws import AwsCli, CliNotRunnable
 from controller.config import PROG, ConfigError, load
 from controller.loop import Controller, run
@@ -23,8 +23,13 @@ EXIT_CONFIG = 2
 
 def main(argv: Sequence[str] | None = None) -> int:
     env = dict(os.environ)
+    args = sys.argv[1:] if argv is None else list(argv)
+    # Dispatched before the settings are read: a health check needs none of the EMR_* or
+    # AUTOSCALER_* settings, only the heartbeat file.
+    if args[:1] == ["healthcheck"]:
+        return health.main(args[1:], env)
     try:
-        config = load(sys.argv[1:] if argv is None else argv, env)
+        config = load(args, env)
     except ConfigError as error:
         return bad_configuration(error.problems)
 
@@ -39,13 +44,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         endpoint_url=config.endpoint_url,
     )
 
-    def on_signal(signum: int, _frame: FrameType | None) -> None:
-        log.info("received %s", signal.Signals(signum).name)
+    def on_signal(received: signal.Signals) -> None:
+        log.info("received %s", received.name)
         stop.set()
         aws.interrupt()
 
-    signal.signal(signal.SIGTERM, on_signal)
-    signal.signal(signal.SIGINT, on_signal)
+    shutdown.on_signal(on_signal)
 
     paused = []
     if config.ecs_mode:
@@ -68,6 +72,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         f", resuming after {config.resume_delay:g}s without one" if config.resume_delay else "",
         ", dry run" if config.dry_run else "",
     )
+    heartbeat = health.Heartbeat(Path(config.heartbeat_file), config.interval, config.call_timeout)
+    heartbeat.reset()
     try:
         # One worker per query of a tick: EMR, ECS and Application Auto Scaling.
         with ThreadPoolExecutor(max_workers=3, thread_name_prefix="query") as pool:
@@ -76,6 +82,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 interval=config.interval,
                 once=config.once,
                 stop=stop,
+                on_success=heartbeat,
             )
     except CliNotRunnable as error:
         # Only running it shows that an executable file is not a program (a bad #! line,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import re
 import shutil
 import unicodedata
@@ -43,6 +44,7 @@ MAX_TABLE_NAME = 255  # DynamoDB's limit: a longer prefix could never match a ta
 MAX_TASKS = 5000  # ECS's quota of tasks per service
 AUTOSCALER = ("AUTOSCALER_CLUSTER", "AUTOSCALER_REGION", "AUTOSCALER_SERVICE")
 LOG_FORMATS = ("text", "json")
+DEFAULT_HEARTBEAT_FILE = "/tmp/dynamodb-autoscaler-control.heartbeat"  # noqa: S108
 
 
 @dataclass(frozen=True)
@@ -61,6 +63,7 @@ class Config:
     endpoint_url: str | None = None
     call_timeout: float = 30.0
     call_attempts: int = 4
+    heartbeat_file: str = DEFAULT_HEARTBEAT_FILE
     # Empty: DynamoDB's own auto scaling is left alone.
     dynamodb_table_prefix: str = ""
     dynamodb_region: str = ""
@@ -95,7 +98,8 @@ def build_parser() -> argparse.ArgumentParser:
             "required environment: EMR_PREFIX, EMR_REGION, and AUTOSCALER_CLUSTER, "
             "AUTOSCALER_REGION, AUTOSCALER_SERVICE (an ECS autoscaler) or "
             "DYNAMODB_TABLE_PREFIX (DynamoDB auto scaling) or both. "
-            "Exit status: 0 ok, 1 a --once tick failed, 2 bad configuration."
+            "Exit status: 0 ok, 1 a --once tick failed, 2 bad configuration. "
+            f"'{PROG} healthcheck' judges the heartbeat each successful tick writes."
         ),
     )
     parser.add_argument(
@@ -226,6 +230,12 @@ class _Reader:
             return choices[0]
         return raw.lower()
 
+    def heartbeat_file(self, name: str) -> str:
+        path = self.env.get(name) or DEFAULT_HEARTBEAT_FILE
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            self.problems.append(f"{name}: the directory of {path!r} does not exist")
+        return path
+
     def url(self, name: str) -> str | None:
         raw = self.env.get(name, "")
         if not raw:
@@ -303,6 +313,7 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
             "RESUME_DELAY", env.get("RESUME_DELAY"), 0.0, 0, MAX_INTERVAL, zero=True
         ),
         log_format=read.choice("LOG_FORMAT", LOG_FORMATS),
+        heartbeat_file=read.heartbeat_file("HEARTBEAT_FILE"),
     )
     if read.problems:
         raise ConfigError(read.problems)

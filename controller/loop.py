@@ -234,8 +234,18 @@ def _result(future: Future[T] | None, what: str) -> T | None:
         return None
 
 
-def run(controller: Controller, *, interval: float, once: bool, stop: threading.Event) -> int:
-    """Tick until stopped. Exit status: 0, or 1 when a `--once` tick failed."""
+def run(
+    controller: Controller,
+    *,
+    interval: float,
+    once: bool,
+    stop: threading.Event,
+    on_success: Callable[[], None] | None = None,
+) -> int:
+    """Tick until stopped. Exit status: 0, or 1 when a `--once` tick failed.
+
+    `on_success` runs after each tick that completed (the heartbeat).
+    """
     while True:
         started = time.monotonic()
         try:
@@ -243,6 +253,8 @@ def run(controller: Controller, *, interval: float, once: bool, stop: threading.
         except Interrupted:
             log.info("shutdown requested during a tick; stopped its queries, changed nothing")
             return 0
+        if ok and on_success is not None:
+            on_success()
         if stop.is_set():
             log.info("shutdown requested; exiting")
             return 0

@@ -1,5 +1,6 @@
+# shellcheck shell=bash
 # Sourced by scripts/demo and scripts/test: make .venv with the package and its test extras.
-# Re-installs only when setup.py changed, so a second run starts at once.
+# Re-installs only when setup.py or constraints.txt changed, so a second run starts at once.
 set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 VENV="${VENV:-$ROOT/.venv}"
@@ -14,10 +15,12 @@ if [ ! -x "$VENV/bin/python" ]; then
     "$PYTHON" -m venv "$VENV"
 fi
 stamp="$VENV/.installed"
-if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ]; then
+if [ ! -f "$stamp" ] || [ "$ROOT/setup.py" -nt "$stamp" ] || [ "$ROOT/constraints.txt" -nt "$stamp" ]; then
     echo "==> installing dynamodb-autoscaler-control and its test tools into $VENV" >&2
     "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -e "$ROOT[test]"
+    # The same runtime dependency versions as the image (constraints.txt).
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --constraint "$ROOT/constraints.txt" -e "${ROOT}[test]"
     touch "$stamp"
 fi
 export PATH="$VENV/bin:$PATH"

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -19,6 +21,10 @@ CLUSTER = "autoscaling"
 SERVICE = "dynamodb-autoscaler"
 PREFIX = "dynamodb-backup-"
 FAKE_AWS = Path(__file__).parent / "support" / "fake_aws.py"
+# Debian's AWS CLI v2, which scripts/test installs when it runs as root with apt-get.
+AWS_CLI_V2 = os.environ.get("TEST_AWS_CLI_V2", "/usr/bin/aws")
+# Opt-in per module (`pytestmark = EVERY_AWS_CLI`): its tests run once with each CLI.
+EVERY_AWS_CLI = pytest.mark.parametrize("aws_cli", ["v1", "v2"], indirect=True)
 
 
 @pytest.fixture(scope="session")
@@ -27,12 +33,38 @@ def moto_server() -> Iterator[MotoServer]:
         yield server
 
 
+@functools.cache
+def cli_version(path: str) -> str:
+    """What `aws --version` says, e.g. 'aws-cli/2.9.19 Python/3.11.2 ...'; '' if it cannot run."""
+    try:
+        done = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=60, check=False
+        )
+    except OSError:
+        return ""
+    return (done.stdout + done.stderr).strip()
+
+
+@pytest.fixture
+def aws_cli(request: pytest.FixtureRequest) -> str:
+    """The aws CLI the controller runs: v1 from the venv, unless the module asks for both."""
+    if getattr(request, "param", "v1") == "v1":
+        return executable("aws")
+    if not cli_version(AWS_CLI_V2).startswith("aws-cli/2."):
+        pytest.skip(
+            f"no AWS CLI v2 at {AWS_CLI_V2}: scripts/test installs Debian's awscli when it runs "
+            "as root with apt-get (or set TEST_AWS_CLI_V2 to a v2 CLI)"
+        )
+    return AWS_CLI_V2
+
+
 class Stack:
     """The local AWS plus the installed controller, run as a user would run it."""
 
-    def __init__(self, server: MotoServer, tmp: Path) -> None:
+    def __init__(self, server: MotoServer, tmp: Path, aws_cli: str) -> None:
         self.server = server
         self.tmp = tmp
+        self.aws_cli = aws_cli
         self.world = World(server.url)
         self.calls_file = tmp / "calls.jsonl"
         self.env = isolated_env(
@@ -43,6 +75,8 @@ class Stack:
             AUTOSCALER_CLUSTER=CLUSTER,
             AUTOSCALER_REGION=REGION,
             AUTOSCALER_SERVICE=SERVICE,
+            AWS_CLI=aws_cli,
+            HEARTBEAT_FILE=str(tmp / "heartbeat"),
         )
         self.command = executable("dynamodb-autoscaler-control")
 
@@ -65,7 +99,7 @@ class Stack:
             AWS_CLI=str(FAKE_AWS),
             FAKE_AWS_PLAN=str(plan_file),
             FAKE_AWS_CALLS=str(self.calls_file),
-            FAKE_AWS_REAL=executable("aws"),
+            FAKE_AWS_REAL=self.aws_cli,
         )
 
     def calls(self) -> list[list[str]]:
@@ -159,9 +193,9 @@ def processes_using(marker: str) -> list[int]:
 
 
 @pytest.fixture
-def stack(moto_server: MotoServer, tmp_path: Path) -> Iterator[Stack]:
+def stack(moto_server: MotoServer, tmp_path: Path, aws_cli: str) -> Iterator[Stack]:
     moto_server.reset()
-    s = Stack(moto_server, tmp_path)
+    s = Stack(moto_server, tmp_path, aws_cli)
     yield s
 
 

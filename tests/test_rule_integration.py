@@ -1,10 +1,15 @@
-"""Every row of the rule, run as a user runs it: the console script, the real aws CLI, moto."""
+"""Every row of the rule, run as a user runs it: the console script, the real aws CLI, moto.
+
+Each test runs with AWS CLI v1 (PyPI) and v2 (the image ships v2; Debian's where installed).
+"""
 
 from __future__ import annotations
 
 import pytest
 
-from tests.conftest import CLUSTER, PREFIX, SERVICE, Stack
+from tests.conftest import CLUSTER, EVERY_AWS_CLI, PREFIX, SERVICE, Stack
+
+pytestmark = EVERY_AWS_CLI
 
 
 def test_matching_cluster_and_running_service_pauses(stack: Stack) -> None:

@@ -61,7 +61,8 @@ def aws_cli(request: pytest.FixtureRequest) -> str:
 class Stack:
     """The local AWS plus the installed controller, run as a user would run it."""
 
-    def __init__(self, server: MotoServer, tmp: Path, aws_cli: str) -> None:
+    def __init__(self, server: MotoServer, tmp: Path, aws_cli: str | None = None) -> None:
+        aws_cli = aws_cli or executable("aws")  # v1 from the venv, as the aws_cli fixture
         self.server = server
         self.tmp = tmp
         self.aws_cli = aws_cli

@@ -27,9 +27,17 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.support.moto import REGION, MotoServer, World, executable, isolated_env
+from tests.support.moto import (
+    CLUSTER,
+    PREFIX,
+    REGION,
+    SERVICE,
+    MotoServer,
+    World,
+    controller_env,
+    executable,
+)
 
-CLUSTER, SERVICE, PREFIX = "autoscaling", "dynamodb-autoscaler", "dynamodb-backup-"
 FAKE_AWS = ROOT / "tests" / "support" / "fake_aws.py"
 
 # Runs the controller in this interpreter and reports, at exit, its own resource use apart
@@ -96,14 +104,9 @@ class Bench:
     def __init__(self, moto: MotoServer, tmp: Path) -> None:
         self.world = World(moto.url)
         self.tmp = tmp
-        self.env = isolated_env(
+        self.env = controller_env(
             moto.url,
             tmp / "home",
-            EMR_PREFIX=PREFIX,
-            EMR_REGION=REGION,
-            AUTOSCALER_CLUSTER=CLUSTER,
-            AUTOSCALER_REGION=REGION,
-            AUTOSCALER_SERVICE=SERVICE,
         )
         self.aws = executable("aws")
         self.controller = executable("dynamodb-autoscaler-control")

@@ -13,9 +13,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.support.moto import REGION, MotoServer, World, executable, isolated_env
-
-CLUSTER, SERVICE, PREFIX = "autoscaling", "dynamodb-autoscaler", "dynamodb-backup-"
+from tests.support.moto import (
+    CLUSTER,
+    PREFIX,
+    SERVICE,
+    MotoServer,
+    World,
+    controller_env,
+    executable,
+)
 
 
 def say(text: str) -> None:
@@ -35,17 +41,12 @@ def main() -> int:
     with MotoServer() as moto, tempfile.TemporaryDirectory() as tmp:
         print(f"    {moto.url}")
         world = World(moto.url)
-        world.create_service(CLUSTER, SERVICE, desired=1)
-        say(f"ECS service {CLUSTER}/{SERVICE} created with desired count 1; no EMR cluster yet")
+        world.create_service(CLUSTER, SERVICE, desired=2)
+        say(f"ECS service {CLUSTER}/{SERVICE} created with desired count 2; no EMR cluster yet")
 
-        env = isolated_env(
+        env = controller_env(
             moto.url,
             Path(tmp),
-            EMR_PREFIX=PREFIX,
-            EMR_REGION=REGION,
-            AUTOSCALER_CLUSTER=CLUSTER,
-            AUTOSCALER_REGION=REGION,
-            AUTOSCALER_SERVICE=SERVICE,
             POLL_INTERVAL="2",
         )
         say("starting the controller (dynamodb-autoscaler-control, ticking every 2 s)")
@@ -77,14 +78,17 @@ def main() -> int:
             wait_until(
                 "the pause", lambda: world.desired(CLUSTER, SERVICE) == 0 and logged("pause:")
             )
-            say("the autoscaler is paused: desired count 0 while the backup runs")
+            say(
+                "the autoscaler is paused: desired count 0 while the backup runs; the count it"
+                " had (2) is recorded in a tag on the service"
+            )
 
             world.terminate_cluster(cluster_id)
             say(f"EMR cluster {cluster_id} terminated")
             wait_until(
-                "the resume", lambda: world.desired(CLUSTER, SERVICE) == 1 and logged("resume:")
+                "the resume", lambda: world.desired(CLUSTER, SERVICE) == 2 and logged("resume:")
             )
-            say("the autoscaler is running again: desired count 1")
+            say("the autoscaler is running again with the count it had: desired count 2")
 
             say("sending SIGTERM to the controller")
             controller.send_signal(signal.SIGTERM)

@@ -15,11 +15,15 @@ from typing import Any
 
 import pytest
 
-from tests.support.moto import REGION, MotoServer, World, executable, isolated_env
+from tests.support.moto import (
+    CLUSTER,
+    SERVICE,
+    MotoServer,
+    World,
+    controller_env,
+    executable,
+)
 
-CLUSTER = "autoscaling"
-SERVICE = "dynamodb-autoscaler"
-PREFIX = "dynamodb-backup-"
 FAKE_AWS = Path(__file__).parent / "support" / "fake_aws.py"
 # Debian's AWS CLI v2, which scripts/test installs when it runs as root with apt-get.
 AWS_CLI_V2 = os.environ.get("TEST_AWS_CLI_V2", "/usr/bin/aws")
@@ -68,14 +72,9 @@ class Stack:
         self.aws_cli = aws_cli
         self.world = World(server.url)
         self.calls_file = tmp / "calls.jsonl"
-        self.env = isolated_env(
+        self.env = controller_env(
             server.url,
             tmp / "home",
-            EMR_PREFIX=PREFIX,
-            EMR_REGION=REGION,
-            AUTOSCALER_CLUSTER=CLUSTER,
-            AUTOSCALER_REGION=REGION,
-            AUTOSCALER_SERVICE=SERVICE,
             AWS_CLI=aws_cli,
             HEARTBEAT_FILE=str(tmp / "heartbeat"),
         )

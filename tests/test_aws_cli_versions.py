@@ -6,8 +6,8 @@ import threading
 
 from controller.aws import AwsCli
 from controller.emr import parse_clusters
-from tests.conftest import EVERY_AWS_CLI, PREFIX, Stack, cli_version
-from tests.support.moto import REGION
+from tests.conftest import EVERY_AWS_CLI, Stack, cli_version
+from tests.support.moto import PREFIX, REGION
 
 pytestmark = EVERY_AWS_CLI
 

@@ -19,8 +19,8 @@ import pytest
 
 from controller.cli import main
 from controller.config import load
-from tests.conftest import PREFIX, Stack
-from tests.support.moto import REGION
+from tests.conftest import Stack
+from tests.support.moto import PREFIX, REGION
 
 VALID = {
     "EMR_PREFIX": "dynamodb-backup-",

@@ -22,9 +22,9 @@ import pytest
 from botocore.validate import validate_parameters
 
 from controller.cli import EXIT_CONFIG
-from tests.conftest import CLUSTER, Stack
+from tests.conftest import Stack
 from tests.support.image import ROOT, healthcheck_command, instruction
-from tests.support.moto import REGION
+from tests.support.moto import CLUSTER, REGION
 
 DEPLOY = ROOT / "deploy"
 DOCKER_RUN = DEPLOY / "docker-run.sh"

@@ -16,8 +16,8 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import CLUSTER, PREFIX, SERVICE, Stack, processes_using
-from tests.support.moto import free_port
+from tests.conftest import Stack, processes_using
+from tests.support.moto import CLUSTER, PREFIX, SERVICE, free_port
 
 # Two attempts show a retry and keep the backoff (about 1 s) short; the default is 4.
 ATTEMPTS = 2

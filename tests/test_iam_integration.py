@@ -20,8 +20,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import PREFIX, Stack
-from tests.support.moto import ACCOUNT, REGION, MotoServer, World
+from tests.conftest import Stack
+from tests.support.moto import ACCOUNT, PREFIX, REGION, MotoServer, World
 
 pytestmark = pytest.mark.integration
 

@@ -18,8 +18,8 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.conftest import PREFIX
 from tests.support.moto import (
+    PREFIX,
     REGION,
     SUSPENDED_FLAGS,
     MotoServer,

@@ -5,7 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from tests.conftest import CLUSTER, PREFIX, SERVICE, Stack
+from tests.conftest import Stack
+from tests.support.moto import CLUSTER, PREFIX, SERVICE
 
 
 def lines(stderr: str) -> list[dict[str, Any]]:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import PREFIX, Loop, Stack
-from tests.support.moto import SUSPENDED_FLAGS
+from tests.conftest import Loop, Stack
+from tests.support.moto import PREFIX, SUSPENDED_FLAGS
 
 ALL = set(SUSPENDED_FLAGS)
 SCHEDULED = "ScheduledScalingSuspended"

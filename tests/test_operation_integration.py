@@ -9,7 +9,8 @@ import time
 
 import pytest
 
-from tests.conftest import PREFIX, Loop, Stack, processes_using
+from tests.conftest import Loop, Stack, processes_using
+from tests.support.moto import PREFIX
 
 
 def test_configuration_errors_name_every_bad_setting_before_any_aws_call(stack: Stack) -> None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from controller.ecs import PAUSED_COUNT_TAG
-from tests.conftest import CLUSTER, PREFIX, SERVICE, Loop, Stack
+from tests.conftest import Loop, Stack
+from tests.support.moto import CLUSTER, PREFIX, SERVICE
 
 DENIED = {
     "fail": 1,

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.conftest import PREFIX, Loop, Stack
+from tests.conftest import Loop, Stack
+from tests.support.moto import PREFIX
 
 
 def test_short_gap_keeps_the_pause_and_a_long_one_resumes_once(

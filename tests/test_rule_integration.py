@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import CLUSTER, EVERY_AWS_CLI, PREFIX, SERVICE, Stack
+from tests.conftest import EVERY_AWS_CLI, Stack
+from tests.support.moto import CLUSTER, PREFIX, SERVICE
 
 pytestmark = EVERY_AWS_CLI
 

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from tests.conftest import PREFIX, Loop, Stack, processes_using
+from tests.conftest import Loop, Stack, processes_using
+from tests.support.moto import PREFIX
 
 pytestmark = pytest.mark.soak
 

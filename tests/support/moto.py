@@ -117,6 +117,22 @@ def isolated_env(endpoint: str, home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
+# The local stack's names, shared by the tests, scripts/demo and scripts/bench.
+CLUSTER, SERVICE, PREFIX = "autoscaling", "dynamodb-autoscaler", "dynamodb-backup-"
+
+
+def controller_env(endpoint: str, home: Path, **extra: str) -> dict[str, str]:
+    """isolated_env plus the controller's required settings, pointing at the local stack."""
+    settings = {
+        "EMR_PREFIX": PREFIX,
+        "EMR_REGION": REGION,
+        "AUTOSCALER_CLUSTER": CLUSTER,
+        "AUTOSCALER_REGION": REGION,
+        "AUTOSCALER_SERVICE": SERVICE,
+    }
+    return isolated_env(endpoint, home, **{**settings, **extra})
+
+
 class World:
     """Seed and inspect the local AWS: EMR clusters, the autoscaler's ECS service, DynamoDB
     tables and their Application Auto Scaling targets."""

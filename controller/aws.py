@@ -218,7 +218,9 @@ class AwsCli:
         self._stop = stop
         self._endpoint = ["--endpoint-url", endpoint_url] if endpoint_url else []
         self._lock = threading.Lock()
-        self._in_flight: dict[int, tuple[Any, bool]] = {}
+        # Process group id of each call in flight (each CLI runs in a group of its own), and
+        # whether it changes something.
+        self._in_flight: dict[int, bool] = {}
 
     def __call__(self, args: Sequence[str], *, mutating: bool = False) -> JsonDict:
         argv = [*args, *self._endpoint, "--output", "json"]
@@ -241,7 +243,7 @@ class AwsCli:
     def interrupt(self) -> None:
         """Stop every query in flight; an update in flight is left to finish."""
         with self._lock:
-            for pid, (_, mutating) in self._in_flight.items():
+            for pid, mutating in self._in_flight.items():
                 if not mutating:
                     _kill_group(pid)
 
@@ -268,7 +270,7 @@ class AwsCli:
                 reason = str(error).strip().splitlines()[-1].strip()
                 raise CliNotRunnable(f"cannot run {self._executable!r}: {reason}") from None
             pid = running.pid
-            self._in_flight[pid] = (running, mutating)
+            self._in_flight[pid] = mutating
         try:
             running.wait()
             return str(running.stdout.decode("utf-8", "replace"))

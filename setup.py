@@ -28,6 +28,7 @@ setup(
     extras_require={
         "test": [
             "awscli>=1.32",
+            "hypothesis>=6.100",
             "moto[server]>=5.0",
             "pytest>=7.4",
             "pytest-timeout>=2.2",

@@ -12,8 +12,8 @@ from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from controller.backup import Backup
 from controller.ecs import Service
-from controller.emr import Cluster
 from controller.native import ALL, Record, Target
 
 
@@ -118,7 +118,7 @@ class Observed:
     off) or could not be read: the rule then leaves it alone."""
 
     # The matching active clusters, or None when the EMR query failed.
-    backups: Sequence[Cluster] | None
+    backups: Sequence[Backup] | None
     service: Service | None = None
     targets: Sequence[Target] | None = None
     # The controller's records, by table ARN, for the tables that were read (records_needed).
@@ -134,7 +134,7 @@ class Policy:
     resume_delay: float = 0.0
 
 
-def records_needed(backups: Sequence[Cluster] | None, targets: Sequence[Target]) -> list[str]:
+def records_needed(backups: Sequence[Backup] | None, targets: Sequence[Target]) -> list[str]:
     """Table ARNs whose records the rule needs: only to resume, so only with no backup, and
     only for tables with something suspended (nothing else could need resuming)."""
     if backups is None or backups:

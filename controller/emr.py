@@ -3,22 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
 from controller.aws import JsonDict, Runner, UnexpectedOutput
+from controller.backup import Backup
 
-
-@dataclass(frozen=True)
-class Cluster:
-    id: str
-    name: str
-    state: str
-    created: datetime | None = None
-
-    def __str__(self) -> str:
-        return f"{self.name} ({self.id}, {self.state})"
+KIND = "EMR cluster"
 
 
 def parse_timestamp(value: Any) -> datetime | None:
@@ -33,17 +24,18 @@ def parse_timestamp(value: Any) -> datetime | None:
     raise ValueError(f"not a timestamp: {value!r}")
 
 
-def parse_clusters(doc: JsonDict, command: str = "aws emr list-clusters") -> tuple[Cluster, ...]:
+def parse_clusters(doc: JsonDict, command: str = "aws emr list-clusters") -> tuple[Backup, ...]:
     items = doc.get("Clusters")
     if not isinstance(items, list):
         raise UnexpectedOutput(command, "no 'Clusters' list in the output")
     try:
         return tuple(
-            Cluster(
+            Backup(
+                kind=KIND,
                 id=_text(item["Id"]),
                 name=_text(item["Name"]),
                 state=_text(item["Status"]["State"]),
-                created=parse_timestamp(item["Status"].get("Timeline", {}).get("CreationDateTime")),
+                started=parse_timestamp(item["Status"].get("Timeline", {}).get("CreationDateTime")),
             )
             for item in items
         )
@@ -58,12 +50,12 @@ def _text(value: object) -> str:
     return value
 
 
-def list_active(run: Runner, region: str) -> tuple[Cluster, ...]:
+def list_active(run: Runner, region: str) -> tuple[Backup, ...]:
     # The CLI follows NextToken itself, so this is every active cluster, not one page.
     args = ["emr", "list-clusters", "--active", "--region", region]
     return parse_clusters(run(args), " ".join(["aws", *args]))
 
 
-def matching(clusters: Iterable[Cluster], prefix: str) -> tuple[Cluster, ...]:
+def matching(clusters: Iterable[Backup], prefix: str) -> tuple[Backup, ...]:
     """Clusters whose name starts with `prefix`: literal and case-sensitive, never a pattern."""
     return tuple(c for c in clusters if c.name.startswith(prefix))

@@ -33,4 +33,4 @@ def test_cluster_creation_time_is_read_from_either_cli(stack: Stack, aws_cli: st
         assert isinstance(raw, float), f"v1 should print epoch seconds: {raw!r}"
     (cluster,) = parse_clusters(doc)
     described = stack.world.emr.describe_cluster(ClusterId=cluster_id)["Cluster"]
-    assert cluster.created == described["Status"]["Timeline"]["CreationDateTime"]
+    assert cluster.started == described["Status"]["Timeline"]["CreationDateTime"]

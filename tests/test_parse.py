@@ -9,6 +9,7 @@ import pytest
 
 from controller import ecs, emr
 from controller.aws import AwsError, UnexpectedOutput
+from controller.backup import Backup
 
 V1_CLUSTERS = {  # aws-cli 1.x prints epoch seconds
     "Clusters": [
@@ -43,8 +44,8 @@ CREATED = datetime(2026, 11, 23, 16, 35, 53, 653000, tzinfo=timezone.utc)
 def test_clusters_parse_the_same_from_both_cli_versions(doc: dict[str, Any]) -> None:
     (cluster,) = emr.parse_clusters(doc)
 
-    assert cluster == emr.Cluster(
-        "j-2AXXXXXXGAPLF", "dynamodb-backup-2026-11-23", "RUNNING", CREATED
+    assert cluster == Backup(
+        "EMR cluster", "j-2AXXXXXXGAPLF", "dynamodb-backup-2026-11-23", "RUNNING", CREATED
     )
 
 
@@ -101,7 +102,7 @@ def test_malformed_cluster_output_is_an_error_not_a_guess(doc: dict[str, Any]) -
 def test_matching_is_a_literal_case_sensitive_prefix(
     prefix: str, names: list[str], expected: list[str]
 ) -> None:
-    clusters = [emr.Cluster(f"j-{i}", name, "WAITING") for i, name in enumerate(names)]
+    clusters = [Backup("EMR cluster", f"j-{i}", name, "WAITING") for i, name in enumerate(names)]
 
     assert [c.name for c in emr.matching(clusters, prefix)] == expected
 

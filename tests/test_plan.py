@@ -11,6 +11,7 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
+from controller.backup import Backup
 from controller.decide import (
     Decision,
     ForgetPausedCount,
@@ -28,10 +29,9 @@ from controller.decide import (
     records_needed,
 )
 from controller.ecs import Service
-from controller.emr import Cluster
 from controller.native import ALL, Record, Target
 
-BACKUP = (Cluster(id="j-1", name="dynamodb-backup-1", state="RUNNING"),)
+BACKUP = (Backup(kind="EMR cluster", id="j-1", name="dynamodb-backup-1", state="RUNNING"),)
 ARN = "arn:aws:ecs:us-east-1:123456789012:service/c/svc"
 IN, OUT, SCHEDULED = (
     "DynamicScalingInSuspended",
@@ -86,7 +86,7 @@ def steps(plan: Plan) -> list[Step]:
     ],
 )
 def test_service_rule(
-    backups: tuple[Cluster, ...] | None, svc: Service, verb: Verb, expected: list[Step]
+    backups: tuple[Backup, ...] | None, svc: Service, verb: Verb, expected: list[Step]
 ) -> None:
     plan = decide(Observed(backups, service=svc))
 
@@ -113,7 +113,7 @@ def test_restored_count_is_said() -> None:
 
 @pytest.mark.parametrize("backups", [BACKUP, (), None])
 def test_inactive_service_is_left_alone_but_tables_are_not(
-    backups: tuple[Cluster, ...] | None,
+    backups: tuple[Backup, ...] | None,
 ) -> None:
     tables = (target("table/orders"),)
     plan = decide(Observed(backups, service=service(0, "3", "DRAINING"), targets=tables))
@@ -303,7 +303,7 @@ class World:
     targets: list[Target] = field(default_factory=list)
     records: dict[str, Record] = field(default_factory=dict)
 
-    def observe(self, backups: tuple[Cluster, ...]) -> Observed:
+    def observe(self, backups: tuple[Backup, ...]) -> Observed:
         svc = Service(ARN, "svc", "ACTIVE", self.desired, 0, 0, paused_tag=self.tag)
         return Observed(backups, service=svc, targets=tuple(self.targets), records=self.records)
 
@@ -335,7 +335,7 @@ def fresh() -> World:
     return World(desired=3, targets=list(ORDERS))
 
 
-def run_to_rest(world: World, backups: tuple[Cluster, ...]) -> None:
+def run_to_rest(world: World, backups: tuple[Backup, ...]) -> None:
     for _ in range(3):
         world.apply(decide(world.observe(backups)))
     assert steps(decide(world.observe(backups))) == [], "the rule must come to rest"

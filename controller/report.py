@@ -1,0 +1,94 @@
+"""The words of a tick: its one log line and, for LOG_FORMAT=json, the same as fields.
+
+One place for the wording, so that what an operator greps for changes only here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from controller.act import Outcome, Status
+from controller.config import Config
+from controller.decide import Decision, Observed, Verb
+
+Done = Sequence[tuple[Decision, Outcome]]
+
+
+def line(config: Config, seen: Observed, done: Done) -> str:
+    action = "; ".join(_shown(d, outcome) for d, outcome in done) or "no change"
+    return f"{summary(config, seen)} | action: {action}"
+
+
+def summary(config: Config, seen: Observed) -> str:
+    c = config
+    backups = seen.backups
+    shown = "unknown" if backups is None else ", ".join(map(str, backups)) or "none active"
+    parts = [f"backups: {shown}"]
+    if c.ecs_mode:
+        target = f"{c.autoscaler_cluster}/{c.autoscaler_service}"
+        parts.append(f"service {target}: {seen.service or 'unknown'}")
+    if c.native_mode:
+        state = "unknown"
+        if seen.targets is not None:
+            suspended = sum(1 for t in seen.targets if t.suspended)
+            state = f"{len(seen.targets)} scalable targets, {suspended} suspended"
+        parts.append(f"tables {c.dynamodb_table_prefix}*: {state}")
+    return " | ".join(parts)
+
+
+def _shown(decision: Decision, outcome: Outcome) -> str:
+    if not decision.steps or outcome.status is Status.DONE:
+        return decision.describe()
+    if outcome.status is Status.SKIPPED:
+        return decision.describe(outcome.detail)
+    word = "FAILED:" if outcome.failed else outcome.status.value
+    return f"{decision.verb.value}: {decision.change} {word} {outcome.detail}"
+
+
+def fields(config: Config, seen: Observed, done: Done, ok: bool) -> dict[str, Any]:
+    """The tick as structured data, for LOG_FORMAT=json."""
+    c = config
+    tick: dict[str, Any] = {
+        "backups": None
+        if seen.backups is None
+        else [{"name": b.name, "id": b.id, "state": b.state} for b in seen.backups]
+    }
+    if c.ecs_mode:
+        tick["service"] = {"cluster": c.autoscaler_cluster, "name": c.autoscaler_service}
+        if seen.service is not None:
+            tick["service"].update(
+                desired=seen.service.desired,
+                running=seen.service.running,
+                pending=seen.service.pending,
+                status=seen.service.status,
+                paused_count_tag=seen.service.paused_tag,
+            )
+    if c.native_mode:
+        tick["tables"] = {"prefix": c.dynamodb_table_prefix, "region": c.dynamodb_region}
+        if seen.targets is not None:
+            tick["tables"]["targets"] = len(seen.targets)
+            tick["tables"]["suspended"] = sum(1 for t in seen.targets if t.suspended)
+    changes = [d for d, _ in done if d.steps]
+    tick["action"] = changes[0].verb.value if changes else Verb.HOLD.value
+    tick["decisions"] = [
+        {
+            "verb": d.verb.value,
+            "change": d.change,
+            "reason": d.reason,
+            "outcome": _outcome_field(outcome) if d.steps else None,
+        }
+        for d, outcome in done
+    ]
+    tick["dry_run"] = c.dry_run
+    tick["ok"] = ok
+    return tick
+
+
+def _outcome_field(outcome: Outcome) -> str:
+    if outcome.status is Status.SKIPPED:
+        return "dry run"
+    if outcome.status is Status.DONE:
+        return "done"
+    word = "FAILED:" if outcome.failed else outcome.status.value
+    return f"{word} {outcome.detail}"

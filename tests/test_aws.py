@@ -357,3 +357,53 @@ def test_an_executable_that_cannot_run_is_a_configuration_problem(
         cli(str(broken), attempts=3)(["emr", "list-clusters"])
 
     assert str(broken) in str(raised.value)
+
+
+@pytest.fixture
+def clock_that_never_ticks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every timed wait in this process waits as if its time never came.
+
+    A runner that notices the end of its CLI by polling (sh's own `_timeout` wakes every
+    0.1 s, `RunningCommand.wait(timeout)` sleeps 0.1 s between looks) then never returns;
+    one that waits on the process itself returns as soon as the process exits. Not a timing:
+    either the call returns or it hangs.
+    """
+    untimed = threading.Condition.wait
+
+    def wait(self: threading.Condition, timeout: float | None = None) -> bool:
+        return untimed(self, None)  # Event.wait, Timer and Queue all wait through this
+
+    monkeypatch.setattr(threading.Condition, "wait", wait)
+    monkeypatch.setattr(time, "sleep", lambda _seconds: threading.Event().wait())
+
+
+def returns(call: Callable[[], object]) -> object:
+    """`call()`'s result, or a failure if it does not return (the thread is left behind)."""
+    result: list[object] = []
+    thread = threading.Thread(target=lambda: result.append(call()), daemon=True)
+    thread.start()
+    thread.join(30)  # Thread.join waits on a lock, not a Condition: untouched by the fixture
+    assert not thread.is_alive(), "the call did not return after its CLI exited"
+    return result[0]
+
+
+@pytest.mark.usefixtures("clock_that_never_ticks")
+def test_a_call_returns_when_its_cli_exits_without_waiting_for_a_clock(tmp_path: Path) -> None:
+    printer = script(tmp_path, """echo '{"Clusters": []}'""")
+
+    assert returns(lambda: cli(printer)(["emr", "list-clusters"])) == {"Clusters": []}
+
+
+@pytest.mark.usefixtures("clock_that_never_ticks")
+def test_a_failed_call_returns_when_its_cli_exits_without_waiting_for_a_clock(
+    tmp_path: Path,
+) -> None:
+    denied = aws_error("AccessDeniedException")
+    failing_cli = script(tmp_path, f"printf '%s' '{denied}' >&2\nexit 254")
+
+    def call() -> object:
+        with pytest.raises(AwsError) as raised:
+            cli(failing_cli, attempts=1)(["emr", "list-clusters"])
+        return raised.value.code
+
+    assert returns(call) == "AccessDeniedException"

@@ -44,7 +44,7 @@ setup(
     },
     entry_points={
         "console_scripts": [
-            "dynamodb-autoscaler-control=controller.cli:main",
+            "dynamodb-autoscaler-control=controller.entry:main",
         ],
     },
     classifiers=[

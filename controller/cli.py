@@ -1,4 +1,7 @@
-"""Entry point: read settings, install signal handlers, run the loop (or the health check)."""
+"""The controller's start-up: read settings, install signal handlers, run the loop.
+
+`healthcheck` never gets here: controller/entry.py dispatches it first.
+"""
 
 from __future__ import annotations
 
@@ -11,9 +14,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from controller import __version__, health, logs, shutdown
+from controller import __version__, logs, shutdown
 from controller.aws import AwsCli, CliNotRunnable
 from controller.config import PROG, ConfigError, load
+from controller.heartbeat import Heartbeat
 from controller.loop import Controller, run
 
 log = logging.getLogger("controller")
@@ -24,10 +28,6 @@ EXIT_CONFIG = 2
 def main(argv: Sequence[str] | None = None) -> int:
     env = dict(os.environ)
     args = sys.argv[1:] if argv is None else list(argv)
-    # Dispatched before the settings are read: a health check needs none of the EMR_* or
-    # AUTOSCALER_* settings, only the heartbeat file.
-    if args[:1] == ["healthcheck"]:
-        return health.main(args[1:], env)
     try:
         config = load(args, env)
     except ConfigError as error:
@@ -72,7 +72,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         f", resuming after {config.resume_delay:g}s without one" if config.resume_delay else "",
         ", dry run" if config.dry_run else "",
     )
-    heartbeat = health.Heartbeat(Path(config.heartbeat_file), config.interval, config.call_timeout)
+    heartbeat = Heartbeat(Path(config.heartbeat_file), config.interval, config.call_timeout)
     heartbeat.reset()
     try:
         # One worker per query of a tick: EMR, ECS and Application Auto Scaling.

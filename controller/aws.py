@@ -217,10 +217,13 @@ class AwsCli:
         self._attempts = attempts
         self._stop = stop
         self._endpoint = ["--endpoint-url", endpoint_url] if endpoint_url else []
-        self._lock = threading.Lock()
+        # Held while a CLI is started and registered; notified when a call starts or ends (the
+        # PID 1 reaper waits on it, see controller/reap.py).
+        self._lock = threading.Condition()
         # Process group id of each call in flight (each CLI runs in a group of its own), and
         # whether it changes something.
         self._in_flight: dict[int, bool] = {}
+        self._started = 0
 
     def __call__(self, args: Sequence[str], *, mutating: bool = False) -> JsonDict:
         argv = [*args, *self._endpoint, "--output", "json"]
@@ -270,6 +273,8 @@ class AwsCli:
                 raise CliNotRunnable(f"cannot run {self._executable!r}: {reason}") from None
             pid = running.pid
             self._in_flight[pid] = mutating
+            self._started += 1
+            self._lock.notify_all()
         deadline = Deadline(self._timeout, pid)
         try:
             running.wait()
@@ -292,6 +297,19 @@ class AwsCli:
             deadline.cancel()
             with self._lock:
                 self._in_flight.pop(pid, None)
+                self._lock.notify_all()
+
+    # What the PID 1 reaper needs (controller/reap.py's Parent). Call with `children` held.
+    @property
+    def children(self) -> threading.Condition:
+        return self._lock
+
+    @property
+    def started(self) -> int:
+        return self._started
+
+    def waits_for(self, pid: int) -> bool:
+        return pid in self._in_flight
 
 
 class Deadline:

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from controller import __version__, logs, shutdown
+from controller import __version__, logs, reap, shutdown
 from controller.aws import AwsCli, CliNotRunnable
 from controller.config import PROG, ConfigError, load
 from controller.heartbeat import Heartbeat
@@ -43,6 +43,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         stop=stop,
         endpoint_url=config.endpoint_url,
     )
+    if os.getpid() == 1:
+        # In a container we are PID 1 and inherit every orphan in it (docs/operations-pid1.md).
+        reap.start(aws)
 
     def on_signal(received: signal.Signals) -> None:
         log.info("received %s", received.name)

@@ -16,10 +16,12 @@ import signal
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import sh
-import tenacity
+
+if TYPE_CHECKING:
+    import tenacity
 
 log = logging.getLogger(__name__)
 
@@ -163,6 +165,15 @@ def retrying(
     wait: tenacity.wait.wait_base | None = None,
 ) -> T:
     """Call `call` until it succeeds, fails for good, runs out of attempts or shutdown starts."""
+    try:
+        return call()
+    except AwsError as error:
+        if not error.retryable or attempts < 2:
+            raise
+        first_failure = error
+    # Imported at the first retry, not at start-up: most runs never retry, and importing
+    # tenacity is a tenth of the package's start-up (docs/performance.md).
+    import tenacity  # noqa: PLC0415
 
     def wait_or_stop(seconds: float) -> None:
         if stop.wait(seconds):
@@ -189,8 +200,16 @@ def retrying(
         sleep=wait_or_stop,
         reraise=True,
     )
+    pending = [first_failure]
+
+    def attempt() -> T:
+        # tenacity's first attempt is the one already made above: it only reports its failure.
+        if pending:
+            raise pending.pop()
+        return call()
+
     try:
-        return retryer(call)
+        return retryer(attempt)
     except AwsError as error:
         error.attempts = retryer.statistics.get("attempt_number", 1)
         raise

@@ -72,7 +72,9 @@ def instant_cli(tmp_path: Path) -> Path:
     return cli
 
 
-def test_an_ecs_mode_tick_does_not_import_the_health_check(tmp_path: Path) -> None:
+def test_a_tick_without_a_retry_imports_neither_the_health_check_nor_tenacity(
+    tmp_path: Path,
+) -> None:
     env = controller_env(
         "http://127.0.0.1:9",
         tmp_path / "home",
@@ -85,6 +87,7 @@ def test_an_ecs_mode_tick_does_not_import_the_health_check(tmp_path: Path) -> No
     assert "controller.loop" in modules, "the tick did not run"
     assert (tmp_path / "heartbeat").exists(), "the tick did not succeed"
     assert "controller.health" not in modules
+    assert "tenacity" not in modules  # imported at the first retry (controller/aws.py)
 
 
 def test_the_healthcheck_imports_neither_the_cli_runner_nor_the_rule(tmp_path: Path) -> None:

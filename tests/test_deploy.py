@@ -542,3 +542,37 @@ def test_ecs_deploy_refuses_to_start_while_a_value_is_missing(
     assert result.returncode == 2
     assert missing in result.stderr
     assert deploy.iam.list_roles()["Roles"] == [], "nothing was created"
+
+
+# --- the switch, written down ------------------------------------------------------------
+
+MIGRATING = ROOT / "docs" / "migrating.md"
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "ecs:TagResource",  # the IAM actions added
+        "serviceLongArnFormat",  # short-ARN services
+        "`*`, `?`, `[`",  # the prefix is literal
+        "Only matching clusters keep the autoscaler paused",
+        "`desiredCount`, not `runningCount`",
+        "`DEBUG_OUTPUT=false` no longer turns it on",
+        "RestartPreventExitStatus=2",  # strict validation under a restart policy
+        "/home/controller/.aws",  # the non-root user
+        "`ok=false`",  # the new log lines
+        "Stop the old container **first**",
+        "systemd 219 or newer",
+        "RESUME_COUNT_MAX",
+    ],
+)
+def test_the_migration_guide_covers(topic: str) -> None:
+    assert topic in MIGRATING.read_text()
+
+
+def test_the_migration_guides_links_resolve() -> None:
+    links = re.findall(r"\]\(([^)#]+)\)", MIGRATING.read_text())
+
+    assert links
+    for link in links:
+        assert (MIGRATING.parent / link).exists(), link

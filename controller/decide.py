@@ -199,7 +199,16 @@ def _service(service: Service, active: bool, policy: Policy) -> Decision:
         # tagging and scaling down): it holds the count from before, so keep it.
         record = () if recorded is not None else (RecordPausedCount(arn, service.desired),)
         change = f"desired {service.desired} -> 0"
-        return Decision(Verb.PAUSE, "backup cluster active", change, (*record, SetDesiredCount(0)))
+        alarm = ""
+        if service.desired > policy.resume_count_max:
+            # Said now, not only at the resume, so that the setting is fixed during the backup.
+            alarm = (
+                f"desired count {service.desired} is above RESUME_COUNT_MAX="
+                f"{policy.resume_count_max}: its record will not be trusted and the resume "
+                f"will go to RESUME_COUNT={resume_count}; raise RESUME_COUNT_MAX to keep it"
+            )
+        steps = (*record, SetDesiredCount(0))
+        return Decision(Verb.PAUSE, "backup cluster active", change, steps, alarm=alarm)
     if service.desired == 0:
         count = recorded or resume_count
         forget = () if service.paused_tag is None else (ForgetPausedCount(arn),)

@@ -280,3 +280,16 @@ def test_a_bad_configuration_under_log_format_json_is_one_json_object() -> None:
         "EMR_REGION is not an AWS region name (like us-east-1): 'mars-1'",
         "RESUME_COUNT (11) is above RESUME_COUNT_MAX (10)",
     ]
+
+
+def test_pausing_a_count_above_resume_count_max_says_so_at_once() -> None:
+    busy = Service(ARN, "svc", "ACTIVE", 12, 12, 0)
+
+    (decision,) = decide(Observed(BACKUP, service=busy), Policy(resume_count=2)).decisions
+
+    assert decision.verb is Verb.PAUSE
+    assert decision.steps == (RecordPausedCount(ARN, 12), SetDesiredCount(0))
+    assert "desired count 12 is above RESUME_COUNT_MAX=10" in decision.alarm
+    assert "RESUME_COUNT=2" in decision.alarm
+    (within,) = decide(Observed(BACKUP, service=busy), Policy(resume_count_max=12)).decisions
+    assert within.alarm == ""

@@ -63,7 +63,7 @@ def enforced() -> Iterator[Enforced]:
 
 
 def deployed_policy(cluster: str, service: str) -> dict[str, Any]:
-    """deploy/iam-policy.json filled in as the README says; every placeholder must be known."""
+    """deploy/iam-policy.json filled in as docs/iam.md says; every placeholder must be known."""
     text = string.Template(POLICY.read_text()).substitute(
         AUTOSCALER_REGION=REGION,
         AWS_ACCOUNT_ID=ACCOUNT,
@@ -143,7 +143,9 @@ def test_the_policy_is_enough_to_pause_and_resume_and_no_more(deployment: Deploy
     backup = d.world.start_cluster(f"{PREFIX}iam")
     policy = deployed_policy(d.cluster, d.service)
     ecs_statement = next(s for s in policy["Statement"] if "ecs:UpdateService" in s["Action"])
-    assert ecs_statement["Resource"] == service_arn, "the README's placeholders name the service"
+    assert ecs_statement["Resource"] == service_arn, (
+        "the placeholders of docs/iam.md name the service"
+    )
     d.create_user(as_moto_checks_it(policy))
 
     paused = d.stack.run("--once")
@@ -191,3 +193,35 @@ def test_without_the_emr_permission_the_controller_stays_fail_safe(deployment: D
     assert "<?xml" not in error
     assert f"service {d.cluster}/{d.service}: desired=0" in result.stderr, "ECS still readable"
     assert "EMR state unknown, changing nothing" in result.stderr
+
+
+def test_with_the_original_images_role_a_backup_still_pauses_the_autoscaler(
+    deployment: Deployment,
+) -> None:
+    """The original image's role has no ecs:TagResource/UntagResource: pause without the record,
+    resume to RESUME_COUNT, and say which actions to add."""
+    d = deployment
+    d.world.create_service(d.cluster, d.service, desired=2)
+    backup = d.world.start_cluster(f"{PREFIX}original")
+    policy = as_moto_checks_it(deployed_policy(d.cluster, d.service))
+    for statement in policy["Statement"]:
+        if isinstance(statement["Action"], list):
+            statement["Action"] = [
+                a for a in statement["Action"] if a not in ("ecs:TagResource", "ecs:UntagResource")
+            ]
+    d.create_user(policy)
+
+    paused = d.stack.run("--once", RESUME_COUNT="2")
+
+    assert paused.returncode == 0, paused.stderr
+    assert d.desired() == 0
+    error = next(line for line in paused.stderr.splitlines() if "could not record" in line)
+    assert "AccessDenied" in error and "not authorized to perform: ecs:TagResource" in error
+    assert "Fix: add ecs:TagResource and ecs:UntagResource on the service" in error
+
+    d.world.terminate_cluster(backup)
+    resumed = d.stack.run("--once", RESUME_COUNT="2")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert d.desired() == 2
+    assert "ecs untag-resource" not in d.stack.operations()

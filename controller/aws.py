@@ -335,9 +335,9 @@ class Deadline:
     """Kills a call's whole process group when its time is up.
 
     Not sh's own `_timeout`: its timer thread polls every 0.1 s and `wait()` joins that
-    thread, so every call lasted up to 100 ms longer than the CLI (105 ms with a CLI that
-    answers at once, against 4 ms with this timer; docs/performance.md). A timer thread
-    sleeps until it fires or is cancelled, and kills the group, not only the CLI, so
+    thread, so every call lasted up to 100 ms longer than the CLI (107 ms a call with a CLI
+    that answers at once, against 9-10 ms with this timer; docs/performance.md). A timer
+    thread sleeps until it fires or is cancelled, and kills the group, not only the CLI, so
     anything the CLI started dies with it.
     """
 

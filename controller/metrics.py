@@ -40,7 +40,7 @@ TICK_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
 # The *_created series double the output and nothing here needs them (Prometheus itself
 # does not use them); process-wide, but this process has no other metrics.
-disable_created_metrics()
+disable_created_metrics()  # type: ignore[no-untyped-call]
 
 
 class Metrics:

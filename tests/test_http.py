@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from controller import breaker, health
 from controller.act import Outcome, Status
@@ -116,6 +118,24 @@ def test_the_breaker_waits_while_a_backup_runs_or_might(
 def test_a_dry_run_never_tells_the_autoscaler_to_wait() -> None:
     answer = breaker.judge(Observed(backups=[BACKUP]), 0, dry_run=True)
     assert answer == breaker.Answer(True, f"dry run, would answer 'wait': backup active: {BACKUP}")
+
+
+backups = st.one_of(
+    st.none(),
+    st.lists(st.builds(Backup, st.just("EMR cluster"), st.text(), st.text(), st.text())),
+)
+seconds = st.floats(min_value=0, max_value=1e7, allow_nan=False)
+
+
+@given(backups, seconds, seconds, seconds, st.booleans())
+def test_the_breaker_lets_scale_only_when_a_backup_cannot_be_running(
+    found: list[Backup] | None, now: float, last: float, delay: float, dry_run: bool
+) -> None:
+    seen = Observed(backups=found, now=now, last_backup=min(now, last))
+    answer = breaker.judge(seen, delay, dry_run=dry_run)
+    quiet = found == [] and seen.now - seen.last_backup >= delay
+    assert answer.may_scale is (quiet or dry_run)
+    assert answer.reason
 
 
 # --- endpoints over a real socket, a controller ticking against a fake runner -------------

@@ -258,11 +258,11 @@ class _Reader:
             return None
         return value
 
-    def address(self, name: str, port: int | None) -> str:
+    def address(self, name: str) -> str:
         raw = self.env.get(name)
         if raw is None:
             return DEFAULT_HTTP_ADDRESS
-        if port is None and "HTTP_PORT" not in self.env:
+        if "HTTP_PORT" not in self.env:
             self.problems.append(f"{name} is set but HTTP_PORT is not")
         try:
             # A literal address only: a host name could resolve to an address of another host.
@@ -318,7 +318,6 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         else " (needed unless DYNAMODB_TABLE_PREFIX is set, or HTTP_PORT for a circuit "
         "breaker only)"
     )
-    http_port = read.port("HTTP_PORT")
     dynamodb_region = ""
     if "DYNAMODB_TABLE_PREFIX" in env:
         in_env = "DYNAMODB_REGION" in env
@@ -356,8 +355,8 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         ),
         log_format=read.choice("LOG_FORMAT", LOG_FORMATS),
         heartbeat_file=read.heartbeat_file("HEARTBEAT_FILE"),
-        http_port=http_port,
-        http_address=read.address("HTTP_ADDRESS", http_port),
+        http_port=read.port("HTTP_PORT"),
+        http_address=read.address("HTTP_ADDRESS"),
     )
     if read.problems:
         raise ConfigError(read.problems)

@@ -22,6 +22,8 @@ setup(
     python_requires=">=3.10",
     packages=find_packages(include=["controller", "controller.*"]),
     install_requires=[
+        # The /metrics text format, only imported when HTTP_PORT is set.
+        "prometheus_client>=0.17",
         "sh>=2.0",
         "tenacity>=8.2",
     ],

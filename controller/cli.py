@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import signal
@@ -37,6 +38,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
 
     logs.setup(config.debug, env, json_lines=config.log_format == "json")
+    served = None
+    if config.http_port is not None:
+        # Imported here, not at the top: prometheus_client and the server cost start-up time
+        # and memory that a controller without HTTP_PORT should not pay.
+        from controller import server  # noqa: PLC0415
+
+        try:
+            # Listening now, before any AWS call: a port that is taken is a bad setting.
+            served = server.Http(config)
+        except server.BindError as error:
+            return bad_configuration([str(error)], json_line=config.log_format == "json")
     stop = threading.Event()
     aws = AwsCli(
         config.aws_cli,
@@ -67,6 +79,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"the auto scaling of tables {config.dynamodb_table_prefix!r}... "
             f"({config.dynamodb_region})"
         )
+    if config.breaker_only:
+        paused.append(f"an autoscaler that polls /circuit-breaker on port {config.http_port}")
     log.info(
         "%s %s: pausing %s while an EMR cluster named %r... is active in %s; %s%s%s",
         PROG,
@@ -80,11 +94,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     heartbeat = Heartbeat(Path(config.heartbeat_file), config.interval, config.call_timeout)
     heartbeat.reset()
+    if served:
+        log.info(
+            "serving /metrics, /healthz and /circuit-breaker on %s port %d",
+            config.http_address,
+            config.http_port,
+        )
     try:
         # One worker per query of a tick: EMR, ECS and Application Auto Scaling.
-        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="query") as pool:
+        with (
+            served or contextlib.nullcontext(),
+            ThreadPoolExecutor(max_workers=3, thread_name_prefix="query") as pool,
+        ):
+            controller = Controller(config, served.counting(aws) if served else aws, pool, stop)
+            controller.on_tick = served.after_tick if served else None
             return run(
-                Controller(config, aws, pool, stop),
+                controller,
                 interval=config.interval,
                 once=config.once,
                 stop=stop,

@@ -7,6 +7,7 @@ together so that a person fixes the configuration in one go.
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import math
 import os
 import re
@@ -45,6 +46,8 @@ MAX_TASKS = 5000  # ECS's quota of tasks per service
 AUTOSCALER = ("AUTOSCALER_CLUSTER", "AUTOSCALER_REGION", "AUTOSCALER_SERVICE")
 LOG_FORMATS = ("text", "json")
 DEFAULT_HEARTBEAT_FILE = "/tmp/dynamodb-autoscaler-control.heartbeat"  # noqa: S108
+# Every interface, so that a container's published port reaches it.
+DEFAULT_HTTP_ADDRESS = "0.0.0.0"  # noqa: S104
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,9 @@ class Config:
     resume_count_max: int = 10
     resume_delay: float = 0.0
     log_format: str = "text"
+    # None: no HTTP server, nothing listens.
+    http_port: int | None = None
+    http_address: str = DEFAULT_HTTP_ADDRESS
 
     @property
     def ecs_mode(self) -> bool:
@@ -79,6 +85,11 @@ class Config:
     @property
     def native_mode(self) -> bool:
         return bool(self.dynamodb_table_prefix)
+
+    @property
+    def breaker_only(self) -> bool:
+        """Nothing to pause but the answer of /circuit-breaker, which an autoscaler polls."""
+        return not (self.ecs_mode or self.native_mode)
 
 
 class ConfigError(Exception):
@@ -98,7 +109,8 @@ def build_parser() -> argparse.ArgumentParser:
         epilog=(
             "required environment: EMR_PREFIX, EMR_REGION, and AUTOSCALER_CLUSTER, "
             "AUTOSCALER_REGION, AUTOSCALER_SERVICE (an ECS autoscaler) or "
-            "DYNAMODB_TABLE_PREFIX (DynamoDB auto scaling) or both. "
+            "DYNAMODB_TABLE_PREFIX (DynamoDB auto scaling) or both, or only HTTP_PORT "
+            "(a circuit breaker that a self-hosted autoscaler polls). "
             "Exit status: 0 ok, 1 a --once tick failed, 2 bad configuration. "
             f"'{PROG} healthcheck' judges the heartbeat each successful tick writes."
         ),
@@ -237,6 +249,32 @@ class _Reader:
             self.problems.append(f"{name}: the directory of {path!r} does not exist")
         return path
 
+    def port(self, name: str) -> int | None:
+        raw = self.env.get(name)
+        if raw is None:
+            return None
+        value = int(raw) if _WHOLE.fullmatch(raw) and len(raw) <= 5 else 0
+        if not 1 <= value <= 65535:
+            self.problems.append(f"{name} must be a TCP port from 1 to 65535: {_shown(raw)}")
+            return None
+        return value
+
+    def address(self, name: str) -> str:
+        raw = self.env.get(name)
+        if raw is None:
+            return DEFAULT_HTTP_ADDRESS
+        if "HTTP_PORT" not in self.env:
+            self.problems.append(f"{name} is set but HTTP_PORT is not")
+        try:
+            # A literal address only: a host name could resolve to an address of another host.
+            ipaddress.ip_address(raw)
+        except ValueError:
+            self.problems.append(
+                f"{name} must be an IP address (like 0.0.0.0, 127.0.0.1 or ::): {_shown(raw)}"
+            )
+            return DEFAULT_HTTP_ADDRESS
+        return raw
+
     def url(self, name: str) -> str | None:
         raw = self.env.get(name, "")
         if not raw:
@@ -271,12 +309,15 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         else ""
     )
     # The ECS autoscaler may be left out only when DynamoDB's own auto scaling is paused
-    # instead; half an ECS configuration is always a mistake.
-    ecs = "DYNAMODB_TABLE_PREFIX" not in env or any(name in env for name in AUTOSCALER)
+    # instead, or when only the circuit breaker on HTTP_PORT tells an autoscaler to wait;
+    # half an ECS configuration is always a mistake.
+    alone = "DYNAMODB_TABLE_PREFIX" in env or "HTTP_PORT" in env
+    ecs = not alone or any(name in env for name in AUTOSCALER)
     why = (
         ": the ECS mode needs AUTOSCALER_CLUSTER, AUTOSCALER_REGION and AUTOSCALER_SERVICE"
-        if "DYNAMODB_TABLE_PREFIX" in env
-        else " (needed unless DYNAMODB_TABLE_PREFIX is set)"
+        if alone
+        else " (needed unless DYNAMODB_TABLE_PREFIX is set, or HTTP_PORT for a circuit "
+        "breaker only)"
     )
     dynamodb_region = ""
     if "DYNAMODB_TABLE_PREFIX" in env:
@@ -316,6 +357,8 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         ),
         log_format=read.choice("LOG_FORMAT", LOG_FORMATS),
         heartbeat_file=read.heartbeat_file("HEARTBEAT_FILE"),
+        http_port=read.port("HTTP_PORT"),
+        http_address=read.address("HTTP_ADDRESS"),
     )
     if config.resume_count > config.resume_count_max:
         # A record above RESUME_COUNT_MAX is refused for RESUME_COUNT: that must be trusted.

@@ -19,6 +19,9 @@ from controller.native import Record, Target
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+# Told about each tick that got to a decision: what it saw, did, whether it completed, and
+# how many seconds it took (the HTTP server's metrics and circuit breaker).
+OnTick = Callable[[Observed, report.Done, bool, float], None]
 
 
 class Controller:
@@ -43,9 +46,11 @@ class Controller:
         # so what it read stays true until it writes again.
         self.records: dict[str, Record] = {}
         self.actor = Actor(config, run, self.stop, self.records)
+        self.on_tick: OnTick | None = None
 
     def tick(self) -> bool:
         """One pass. True when it completed; False when something stopped it deciding or acting."""
+        started = time.monotonic()
         seen = self.observe()
         plan = decide(seen, self.policy)
         # Decisions are independent (one service, one table each): carry them out together.
@@ -61,6 +66,8 @@ class Controller:
         level = logging.INFO if ok else logging.ERROR
         fields = report.fields(c, seen, done, ok)
         log.log(level, report.line(c, seen, done, ok), extra={"fields": fields})
+        if self.on_tick is not None:
+            self.on_tick(seen, done, ok, time.monotonic() - started)
         return ok
 
     def observe(self) -> Observed:

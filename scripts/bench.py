@@ -23,6 +23,7 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.request
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
@@ -43,6 +44,7 @@ from tests.support.moto import (
     World,
     controller_env,
     executable,
+    free_port,
 )
 
 FAKE_AWS = ROOT / "tests" / "support" / "fake_aws.py"
@@ -220,20 +222,21 @@ class Bench:
                 spent[name].append(1000 * (time.perf_counter() - started))
         return {name: statistics.median(values) for name, values in spent.items()}
 
-    def own_usage(self) -> dict[str, float]:
+    def own_usage(self, **extra: str) -> dict[str, float]:
         """One --once tick in the shim: the controller's own CPU and peak RSS."""
         report = self.tmp / "rusage.json"
-        env = {**self.env, "BENCH_RUSAGE": str(report)}
+        env = {**self.env, **extra, "BENCH_RUSAGE": str(report)}
         python = str(Path(self.controller).parent / "python")
         subprocess.run([python, "-c", SHIM, "--once"], env=env, check=True, capture_output=True)
         return dict(json.loads(report.read_text()))
 
-    def calls_per_tick(self, prepare: Callable[[], None]) -> int:
+    def calls_per_tick(self, prepare: Callable[[], None], **extra: str) -> int:
         prepare()
         calls = self.tmp / "calls.jsonl"
         calls.unlink(missing_ok=True)
         env = {
             **self.env,
+            **extra,
             "AWS_CLI": str(FAKE_AWS),
             "FAKE_AWS_CALLS": str(calls),
             "FAKE_AWS_REAL": self.aws,
@@ -241,20 +244,25 @@ class Bench:
         subprocess.run([self.controller, "--once"], env=env, check=True, capture_output=True)
         return len(calls.read_text().splitlines())
 
-    def long_loop(self, ticks: int, interval: float) -> dict[str, Any]:
+    def long_loop(self, ticks: int, interval: float, http_port: int = 0) -> dict[str, Any]:
         """Run the loop for `ticks` ticks, sampling its own state all along.
 
         Threads, fds and children come and go with each CLI call, so a single sample says
         little; the minimum over a window is the resting state, and a leak shows as that
         minimum rising from the early window to the late one. The interval is longer than a
         tick, so that the loop does rest between ticks and the samples can see it.
+
+        With `http_port` the loop serves HTTP and /metrics is scraped once per tick, twice as
+        often as deploy/prometheus-scrape.yml would with the default 60 s interval.
         """
         log = self.tmp / "loop.log"
+        extra = {"HTTP_PORT": str(http_port), "HTTP_ADDRESS": "127.0.0.1"} if http_port else {}
+        scrapes = 0
         with log.open("w") as out:
             process = subprocess.Popen(
                 [self.controller, "--interval", str(interval)],
                 # Debug lines name each CLI call as it starts: the first of a tick starts it.
-                env={**self.env, "DEBUG_OUTPUT": "1"},
+                env={**self.env, "DEBUG_OUTPUT": "1", **extra},
                 stdout=out,
                 stderr=subprocess.STDOUT,
             )
@@ -267,6 +275,11 @@ class Bench:
                     raise SystemExit(f"the loop exited early:\n{log.read_text()}")
                 done = log.read_text().count("action:")
                 samples.append((done, proc_sample(process.pid)))
+                if http_port and done > scrapes:
+                    url = f"http://127.0.0.1:{http_port}/metrics"
+                    with urllib.request.urlopen(url, timeout=10) as answer:
+                        metrics = answer.read().decode()
+                    scrapes += 1
                 time.sleep(0.05)
         finally:
             process.send_signal(signal.SIGTERM)
@@ -306,7 +319,23 @@ class Bench:
             * (late[-1]["cpu_s"] - early[0]["cpu_s"])
             / max(1, samples[-1][0] - first_tick),
             "exit_status": process.returncode,
+            **({"scrapes": scrapes, "metrics": _calls(metrics)} if http_port else {}),
         }
+
+
+def _calls(metrics: str) -> dict[str, float]:
+    """From a /metrics text: ok ticks, and the CLI calls of each operation (all outcomes)."""
+    from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
+
+    found: dict[str, float] = {}
+    for family in text_string_to_metric_families(metrics):
+        for sample in family.samples:
+            if sample.name.endswith("_ticks_total") and sample.labels["outcome"] == "ok":
+                found["ticks"] = sample.value
+            elif sample.name.endswith("_aws_cli_calls_total"):
+                operation = sample.labels["operation"]
+                found[operation] = found.get(operation, 0.0) + sample.value
+    return found
 
 
 def run(rounds: int, ticks: int, interval: float) -> dict[str, Any]:
@@ -341,6 +370,10 @@ def run(rounds: int, ticks: int, interval: float) -> dict[str, Any]:
         resume_calls = bench.calls_per_tick(lambda: None)
 
         loop = bench.long_loop(ticks, interval)
+        # The same loop serving HTTP and scraped all along: the server's cost to a tick.
+        steady_calls_http = bench.calls_per_tick(lambda: None, HTTP_PORT=str(free_port()))
+        http_usage = bench.own_usage(HTTP_PORT=str(free_port()), HTTP_ADDRESS="127.0.0.1")
+        http_loop = bench.long_loop(ticks, interval, http_port=free_port())
 
     tick, base = spread(tick_times), spread(base_times)
     instant, bare = spread(once_instant), spread(bare_instant)
@@ -371,6 +404,12 @@ def run(rounds: int, ticks: int, interval: float) -> dict[str, Any]:
         "once_own_peak_rss_mib": max(o["peak_rss_kib"] for o in own) / 1024,
         "once_children_peak_rss_mib": max(o["children_maxrss_kib"] for o in own) / 1024,
         "loop": loop,
+        "http": {
+            "steady_cli_calls": steady_calls_http,
+            "once_own_peak_rss_mib": http_usage["peak_rss_kib"] / 1024,
+            "once_own_cpu_ms": 1000 * http_usage["cpu"],
+            "loop": http_loop,
+        },
     }
 
 
@@ -418,6 +457,24 @@ def table(result: dict[str, Any]) -> str:
         ("loop: resting threads / fds / children, early -> late",
          f"{early['threads']:.0f}/{early['fds']:.0f}/{early['children']:.0f} -> "
          f"{late['threads']:.0f}/{late['fds']:.0f}/{late['children']:.0f}"),
+    ]  # fmt: skip
+    http = result["http"]
+    hloop = http["loop"]
+    metrics = hloop["metrics"]
+    reads = metrics.get("emr list-clusters", 0) + metrics.get("ecs describe-services", 0)
+    rows += [
+        ("HTTP_PORT: steady tick CLI calls (fake CLI / /metrics)",
+         f"{http['steady_cli_calls']} / {reads / max(1, metrics.get('ticks', 0)):.2f} "
+         f"per tick over {metrics.get('ticks', 0):.0f} ticks"),
+        ("HTTP_PORT: loop tick wall, median, without -> with",
+         f"{loop['tick_wall_s']['median']:.3f} -> {hloop['tick_wall_s']['median']:.3f} s "
+         f"(stdev {loop['tick_wall_s']['stdev']:.3f} / {hloop['tick_wall_s']['stdev']:.3f})"),
+        (f"HTTP_PORT: loop own CPU per tick, without -> with ({hloop['scrapes']} scrapes)",
+         f"{loop['own_cpu_ms_per_tick']:.1f} -> {hloop['own_cpu_ms_per_tick']:.1f} ms"),
+        ("HTTP_PORT: --once own peak RSS, without -> with",
+         f"{result['once_own_peak_rss_mib']:.1f} -> {http['once_own_peak_rss_mib']:.1f} MiB"),
+        ("HTTP_PORT: loop peak RSS late window, without -> with",
+         f"{late['rss_mib']:.1f} -> {hloop['late']['rss_mib']:.1f} MiB"),
     ]  # fmt: skip
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)

@@ -1,0 +1,197 @@
+"""The controller's Prometheus metrics, fed by the loop after each tick and by the CLI runner.
+
+Imported only when HTTP_PORT is set: without it nothing here (nor prometheus_client) loads.
+The metrics describe the controller and what it saw; a stuck backup shows here as an age,
+not as an unhealthy controller (a restart would not fix it).
+"""
+
+from __future__ import annotations
+
+import platform
+import threading
+import time
+from collections.abc import Callable, Sequence
+from datetime import datetime, timezone
+
+from prometheus_client import (
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    Info,
+    disable_created_metrics,
+)
+from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
+
+from controller import __version__, emr
+from controller.act import Status
+from controller.aws import Interrupted, JsonDict, Runner
+from controller.backup import Backup
+from controller.config import Config
+from controller.decide import Observed, SetDesiredCount, SetSuspended, Verb
+from controller.native import ALL
+from controller.report import Done
+
+NAMESPACE = "dynamodb_autoscaler_control"
+CONTENT_TYPE = CONTENT_TYPE_LATEST
+BREAKER_TARGET = "circuit-breaker"
+# A tick is a few CLI calls of 0.5-1 s each; a slow one is bounded by CALL_TIMEOUT x attempts.
+TICK_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+# The *_created series double the output and nothing here needs them (Prometheus itself
+# does not use them); process-wide, but this process has no other metrics.
+disable_created_metrics()  # type: ignore[no-untyped-call]
+
+
+class Metrics:
+    def __init__(self, config: Config, clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self.clock = clock
+        # Its own registry: the default one is process-wide, which tests would share.
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.paused = Gauge(
+            f"{NAMESPACE}_paused",
+            "1 while the controller holds the target paused (ECS service at desired 0, every "
+            "scalable target of a table suspended, the circuit breaker answering 503)",
+            ["target"],
+            registry=r,
+        )
+        self.backups = Gauge(
+            f"{NAMESPACE}_backups",
+            "Matching backups active at the last tick that could read them",
+            ["kind"],
+            registry=r,
+        )
+        self.oldest_backup_age = Gauge(
+            f"{NAMESPACE}_oldest_backup_age_seconds",
+            "Age of the oldest matching backup with a known start time (0: none)",
+            registry=r,
+        )
+        self.oldest_backup_age.set_function(self._oldest_age)
+        self.ticks = Counter(f"{NAMESPACE}_ticks", "Ticks by outcome", ["outcome"], registry=r)
+        self.changes = Counter(
+            f"{NAMESPACE}_changes",
+            "Changes decided, by verb and how carrying them out went",
+            ["verb", "outcome"],
+            registry=r,
+        )
+        self.calls = Counter(
+            f"{NAMESPACE}_aws_cli_calls",
+            "AWS CLI calls by operation and outcome (a call counts once, whatever its retries)",
+            ["operation", "outcome"],
+            registry=r,
+        )
+        self.tick_seconds = Histogram(
+            f"{NAMESPACE}_tick_duration_seconds",
+            "Wall time of a tick: its queries, decision and changes",
+            buckets=TICK_BUCKETS,
+            registry=r,
+        )
+        self.last_good = Gauge(
+            f"{NAMESPACE}_last_good_tick_timestamp_seconds",
+            "Unix time of the last tick that completed (0: none yet)",
+            registry=r,
+        )
+        Info(f"{NAMESPACE}_build", "Version of the controller", registry=r).info(
+            {"version": __version__, "python": platform.python_version()}
+        )
+        for outcome in ("ok", "failed"):
+            self.ticks.labels(outcome)
+        for verb in (Verb.PAUSE, Verb.RESUME, Verb.TIDY):
+            for status in (Status.DONE, Status.FAILED):
+                self.changes.labels(verb.value, status.name.lower())
+        # Known from the start, so that a query shows 0 and not "no data" before the first
+        # backup and the first pause.
+        self.backups.labels(emr.KIND).set(0)
+        self._kinds = {emr.KIND}
+        for target in self.targets():
+            self.paused.labels(target).set(0)
+        self._lock = threading.Lock()
+        self._oldest: datetime | None = None
+
+    def targets(self) -> list[str]:
+        c = self.config
+        found = [BREAKER_TARGET]
+        if c.ecs_mode:
+            found.append(f"ecs:{c.autoscaler_cluster}/{c.autoscaler_service}")
+        return found
+
+    def exposition(self) -> bytes:
+        return generate_latest(self.registry)
+
+    def counting(self, run: Runner) -> Runner:
+        """`run`, counting each call by operation ("emr list-clusters") and outcome."""
+
+        def counted(args: Sequence[str], *, mutating: bool = False) -> JsonDict:
+            operation = " ".join(args[:2])
+            outcome = "error"
+            try:
+                answer = run(args, mutating=mutating)
+                outcome = "ok"
+                return answer
+            except Interrupted:
+                outcome = "interrupted"
+                raise
+            finally:
+                self.calls.labels(operation, outcome).inc()
+
+        return counted
+
+    def tick(self, seen: Observed, done: Done, ok: bool, seconds: float, breaker: bool) -> None:
+        """Record one tick; `breaker` is True while the circuit breaker answers 503."""
+        self.ticks.labels("ok" if ok else "failed").inc()
+        self.tick_seconds.observe(seconds)
+        if ok:
+            self.last_good.set(self.clock())
+        for decision, outcome in done:
+            if decision.steps:
+                self.changes.labels(decision.verb.value, outcome.status.name.lower()).inc()
+        if seen.backups is not None:
+            self._backups(seen.backups)
+        for target, held in held_paused(self.config, seen, done).items():
+            self.paused.labels(target).set(1 if held else 0)
+        self.paused.labels(BREAKER_TARGET).set(1 if breaker else 0)
+
+    def _backups(self, backups: Sequence[Backup]) -> None:
+        counts: dict[str, int] = dict.fromkeys(self._kinds, 0)
+        for backup in backups:
+            counts[backup.kind] = counts.get(backup.kind, 0) + 1
+        self._kinds.update(counts)
+        for kind, count in counts.items():
+            self.backups.labels(kind).set(count)
+        started = [b.started for b in backups if b.started is not None]
+        with self._lock:
+            self._oldest = min(started, default=None)
+
+    def _oldest_age(self) -> float:
+        with self._lock:
+            oldest = self._oldest
+        if oldest is None:
+            return 0.0
+        now = datetime.fromtimestamp(self.clock(), tz=timezone.utc)
+        return max(0.0, (now - oldest).total_seconds())
+
+
+def held_paused(config: Config, seen: Observed, done: Done) -> dict[str, bool]:
+    """Each target's paused state after the tick's changes; one that could not be read is
+    left out (its gauge keeps the last known value)."""
+    c = config
+    applied = [step for d, outcome in done if outcome.status is Status.DONE for step in d.steps]
+    held: dict[str, bool] = {}
+    if c.ecs_mode and seen.service is not None:
+        desired = seen.service.desired
+        for step in applied:
+            if isinstance(step, SetDesiredCount):
+                desired = step.count
+        held[f"ecs:{c.autoscaler_cluster}/{c.autoscaler_service}"] = desired == 0
+    if c.native_mode and seen.targets is not None:
+        state = {(t.resource_id, t.dimension): (t.table, t.suspended) for t in seen.targets}
+        for step in applied:
+            if isinstance(step, SetSuspended):
+                t = step.target
+                state[(t.resource_id, t.dimension)] = (t.table, step.suspended)
+        for table in {table for table, _ in state.values()}:
+            flags = [suspended for name, suspended in state.values() if name == table]
+            held[f"dynamodb:{table}"] = all(f == ALL for f in flags)
+    return held

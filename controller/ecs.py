@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from controller.aws import AwsError, JsonDict, Runner, UnexpectedOutput
+from controller.aws import AwsError, JsonDict, Runner, UnexpectedOutput, shown_value
 
 # The desired count the service had when the controller paused it. It lives on the service
 # itself, so it survives a restart of the controller and shows in the console.
@@ -43,29 +43,56 @@ class ServiceMissing(AwsError):
         )
 
 
-def parse_service(doc: JsonDict, command: str = "aws ecs") -> Service:
+def parse_service(doc: object, command: str = "aws ecs") -> Service:
+    """A service entry of describe-services or update-service; UnexpectedOutput for any
+    JSON that is not one (wrong types, missing keys, a malformed tag list)."""
+    if not isinstance(doc, dict):
+        raise UnexpectedOutput(command, f"the service entry is {shown_value(doc)}, not an object")
     try:
         return Service(
-            arn=str(doc["serviceArn"]),
-            name=str(doc["serviceName"]),
-            status=str(doc["status"]),
-            desired=_count(doc["desiredCount"]),
-            running=_count(doc["runningCount"]),
-            pending=_count(doc["pendingCount"]),
-            paused_tag=_tag(doc.get("tags") or [], PAUSED_COUNT_TAG),
+            arn=_text(doc, "serviceArn"),
+            name=_text(doc, "serviceName"),
+            status=_text(doc, "status"),
+            desired=_count(doc, "desiredCount"),
+            running=_count(doc, "runningCount"),
+            pending=_count(doc, "pendingCount"),
+            paused_tag=_tag(doc.get("tags"), PAUSED_COUNT_TAG),
         )
-    except (KeyError, TypeError, ValueError) as error:
-        raise UnexpectedOutput(command, f"the service entry is malformed ({error!r})") from None
+    except ValueError as error:
+        raise UnexpectedOutput(command, f"the service entry is malformed: {error}") from None
 
 
-def _count(value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-        raise ValueError(f"not a task count: {value!r}")
+def _text(doc: JsonDict, key: str) -> str:
+    value = doc.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is {shown_value(value)}, not a string")
     return value
 
 
-def _tag(tags: list[JsonDict], key: str) -> str | None:
-    return next((str(tag["value"]) for tag in tags if tag.get("key") == key), None)
+def _count(doc: JsonDict, key: str) -> int:
+    value = doc.get(key)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+        raise ValueError(f"{key} is {shown_value(value)}, not a task count")
+    return value
+
+
+def _tag(tags: object, key: str) -> str | None:
+    # No "tags" at all is what ECS prints for a service without tags; anything else that is
+    # not a list of {key, value} strings could hide the record, so it is refused.
+    if tags is None:
+        return None
+    if not isinstance(tags, list):
+        raise ValueError(f"tags is {shown_value(tags)}, not a list")
+    found = None
+    for tag in tags:
+        if not isinstance(tag, dict) or not isinstance(tag.get("key"), str):
+            raise ValueError(f"a tag is {shown_value(tag)}, not a {{key, value}} object")
+        if tag["key"] == key:
+            value = tag.get("value")
+            if not isinstance(value, str):
+                raise ValueError(f"tag {key} has {shown_value(value)}, not a string")
+            found = value
+    return found
 
 
 def describe(run: Runner, cluster: str, service: str, region: str) -> Service:
@@ -82,7 +109,8 @@ def describe(run: Runner, cluster: str, service: str, region: str) -> Service:
         failures = doc.get("failures")
         first = failures[0] if isinstance(failures, list) and failures else None
         reason = first.get("reason") if isinstance(first, dict) else None
-        raise ServiceMissing(command, cluster, service, str(reason or "not returned"))
+        shown = reason if isinstance(reason, str) and reason else "not returned"
+        raise ServiceMissing(command, cluster, service, shown)
     return parse_service(services[0], command)
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 from controller import ecs, native
-from controller.aws import AwsError, Interrupted, Runner
+from controller.aws import AwsError, Interrupted, Runner, UnexpectedOutput
 from controller.config import Config
 from controller.decide import (
     Decision,
@@ -21,6 +22,8 @@ from controller.decide import (
     Step,
 )
 from controller.native import Record
+
+log = logging.getLogger(__name__)
 
 
 class Status(enum.Enum):
@@ -77,6 +80,15 @@ class Actor:
                 self.apply(step)
             except Interrupted:
                 return Outcome(Status.STOPPED, f"after {done} of {len(decision.steps)} steps")
+            except UnexpectedOutput as error:
+                # The CLI exited 0: AWS accepted the change, only its answer is unreadable.
+                # Calling it failed would log the opposite of what happened and stop the
+                # steps that finish the change (forgetting the record).
+                log.warning(
+                    "`%s` succeeded but its answer could not be read (%s); the step is done",
+                    error.command,
+                    error.message,
+                )
             except AwsError as error:
                 return Outcome(Status.FAILED, str(error))
         return DONE
@@ -99,5 +111,9 @@ class Actor:
             case SetSuspended(target, suspended):
                 native.set_suspended(run, target, c.dynamodb_region, suspended)
             case ForgetSuspended(arn, keys):
-                native.forget_record(run, arn, c.dynamodb_region, keys)
+                try:
+                    native.forget_record(run, arn, c.dynamodb_region, keys)
+                except UnexpectedOutput:
+                    self.records[arn] = {}  # the tags are gone all the same
+                    raise
                 self.records[arn] = {}

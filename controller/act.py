@@ -103,7 +103,9 @@ class Actor:
                     run, c.autoscaler_cluster, c.autoscaler_service, c.autoscaler_region, count
                 )
             case ForgetPausedCount(arn):
-                ecs.forget_paused_count(run, arn, c.autoscaler_region)
+                ecs.forget_paused_count_if_running(
+                    run, c.autoscaler_cluster, c.autoscaler_service, c.autoscaler_region, arn
+                )
             case RecordSuspended(arn, record):
                 # Forget what was read before: the table's tags are changing.
                 self.records.pop(arn, None)

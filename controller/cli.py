@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from controller import __version__, health, logs, shutdown
+from controller import __version__, health, logs, release, shutdown
 from controller.aws import AwsCli, CliNotRunnable
 from controller.config import PROG, ConfigError, load
 from controller.loop import Controller, run
@@ -50,6 +50,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         aws.interrupt()
 
     shutdown.on_signal(on_signal)
+
+    if config.release:
+        try:
+            return release.release(config, aws, stop)
+        except CliNotRunnable as error:
+            return bad_configuration([f"AWS_CLI: {error}"])
 
     paused = []
     if config.ecs_mode:

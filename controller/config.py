@@ -70,6 +70,8 @@ class Config:
     resume_count: int = 1
     resume_delay: float = 0.0
     log_format: str = "text"
+    # --release: undo every recorded pause and exit, instead of running the loop.
+    release: bool = False
 
     @property
     def ecs_mode(self) -> bool:
@@ -98,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
             "required environment: EMR_PREFIX, EMR_REGION, and AUTOSCALER_CLUSTER, "
             "AUTOSCALER_REGION, AUTOSCALER_SERVICE (an ECS autoscaler) or "
             "DYNAMODB_TABLE_PREFIX (DynamoDB auto scaling) or both. "
-            "Exit status: 0 ok, 1 a --once tick failed, 2 bad configuration. "
+            "Exit status: 0 ok, 1 a --once tick failed (or --release could not release "
+            "everything), 2 bad configuration. "
             f"'{PROG} healthcheck' judges the heartbeat each successful tick writes."
         ),
     )
@@ -117,6 +120,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="decide and log, but never change anything (default: $DRY_RUN)",
+    )
+    parser.add_argument(
+        "--release",
+        action="store_true",
+        help=(
+            "the way out (uninstall, rollback, emergency): restore every service and table "
+            "the controller paused, from its records, remove the records and exit, even while "
+            "a backup is active; with --dry-run only say what it would do. Stop the running "
+            "controller first, or it pauses again"
+        ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -314,6 +327,7 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         ),
         log_format=read.choice("LOG_FORMAT", LOG_FORMATS),
         heartbeat_file=read.heartbeat_file("HEARTBEAT_FILE"),
+        release=args.release,
     )
     if read.problems:
         raise ConfigError(read.problems)

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
+import logging
 from dataclasses import dataclass
 
 from controller.aws import AwsError, JsonDict, Runner, UnexpectedOutput, shown_value
+
+log = logging.getLogger(__name__)
 
 # The desired count the service had when the controller paused it. It lives on the service
 # itself, so it survives a restart of the controller and shows in the console.
@@ -135,3 +138,29 @@ def forget_paused_count(run: Runner, arn: str, region: str) -> None:
     args = ["ecs", "untag-resource", "--resource-arn", arn, "--region", region]
     args += ["--tag-keys", PAUSED_COUNT_TAG]
     run(args, mutating=True)
+
+
+def forget_paused_count_if_running(
+    run: Runner, cluster: str, service: str, region: str, arn: str
+) -> bool:
+    """Remove the paused-count record, unless the service is at 0 again when read right before.
+
+    Two controllers can run side by side (a rolling deploy): while one resumes (scale up,
+    then untag), the other may pause again in between, keeping the tag as its record. Removing
+    that tag would lose the count for good. Reading again narrows the window to the time of
+    one untag call; see docs/reliability.md. Returns whether the tag was removed.
+    """
+    try:
+        current = describe(run, cluster, service, region)
+    except UnexpectedOutput as error:
+        # A query, not a change: an unreadable answer means not knowing, so nothing is removed.
+        raise AwsError(error.command, error.code, error.message, retryable=False) from None
+    if current.desired == 0:
+        log.warning(
+            "kept the paused-count tag (%s): the service is paused again (desired 0), "
+            "by another controller or a person, so the tag is that pause's record",
+            current.paused_tag,
+        )
+        return False
+    forget_paused_count(run, arn, region)
+    return True

@@ -68,6 +68,7 @@ class Config:
     dynamodb_table_prefix: str = ""
     dynamodb_region: str = ""
     resume_count: int = 1
+    resume_count_max: int = 10
     resume_delay: float = 0.0
     log_format: str = "text"
     # --release: undo every recorded pause and exit, instead of running the loop.
@@ -322,6 +323,7 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         dynamodb_table_prefix=table_prefix,
         dynamodb_region=dynamodb_region,
         resume_count=read.count("RESUME_COUNT", 1, MAX_TASKS),
+        resume_count_max=read.count("RESUME_COUNT_MAX", 10, MAX_TASKS),
         resume_delay=read.number(
             "RESUME_DELAY", env.get("RESUME_DELAY"), 0.0, 0, MAX_INTERVAL, zero=True
         ),
@@ -329,6 +331,12 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         heartbeat_file=read.heartbeat_file("HEARTBEAT_FILE"),
         release=args.release,
     )
+    if config.resume_count > config.resume_count_max:
+        # A record above RESUME_COUNT_MAX is refused for RESUME_COUNT: that must be trusted.
+        read.problems.append(
+            f"RESUME_COUNT ({config.resume_count}) is above RESUME_COUNT_MAX "
+            f"({config.resume_count_max})"
+        )
     if read.problems:
         raise ConfigError(read.problems)
     return config

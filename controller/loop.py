@@ -35,7 +35,7 @@ class Controller:
         self.pool = pool
         self.stop = stop or threading.Event()
         self.clock = clock
-        self.policy = Policy(config.resume_count, config.resume_delay)
+        self.policy = Policy(config.resume_count, config.resume_delay, config.resume_count_max)
         # RESUME_DELAY counts from the start until a backup is seen: a restart during the
         # delay waits a whole delay again, which errs on the side of staying paused.
         self.last_backup = clock()
@@ -55,9 +55,12 @@ class Controller:
         blind = (c.ecs_mode and seen.service is None) or (c.native_mode and seen.targets is None)
         failed = any(outcome.failed for _, outcome in done)
         ok = not (plan.fault or failed or blind)
-        level = logging.ERROR if plan.fault or failed else logging.INFO
+        for decision in plan.decisions:
+            if decision.alarm:
+                log.error("%s", decision.alarm)
+        level = logging.INFO if ok else logging.ERROR
         fields = report.fields(c, seen, done, ok)
-        log.log(level, report.line(c, seen, done), extra={"fields": fields})
+        log.log(level, report.line(c, seen, done, ok), extra={"fields": fields})
         return ok
 
     def observe(self) -> Observed:

@@ -29,7 +29,7 @@ def plan(
     service: Service | None,
     targets: Sequence[Target] | None,
     records: dict[str, Record],
-    resume_count: int = 1,
+    policy: Policy,
 ) -> tuple[list[Decision], list[str]]:
     """What releasing takes (the rule's own resume steps, as if no backup were active), and
     the records that cannot be acted on. Pure: what was read in, decisions and problems out."""
@@ -37,11 +37,15 @@ def plan(
     if service is not None:
         if service.paused_tag is None:
             service = None  # no record: not paused by the controller, nothing to release
-        elif service.desired == 0 and recorded_count(service.paused_tag) is None:
+        elif (
+            service.desired == 0
+            and recorded_count(service.paused_tag, policy.resume_count_max) is None
+        ):
             # The loop would fall back to RESUME_COUNT; releasing by hand should not guess.
             problems.append(
                 f"the paused-count tag of service {service.name} holds "
-                f"{service.paused_tag!r}, not a count: set its desired count by hand, then "
+                f"{service.paused_tag!r}, not a count up to RESUME_COUNT_MAX="
+                f"{policy.resume_count_max}: set its desired count by hand, then "
                 f"remove the tag {ecs.PAUSED_COUNT_TAG}"
             )
             service = None
@@ -50,7 +54,9 @@ def plan(
         targets = [t for t in targets if t.table_arn in records]
     seen = Observed(backups=(), service=service, targets=targets, records=records)
     decisions = []
-    for decision in decide(seen, Policy(resume_count, 0.0)).decisions:
+    # No resume delay: releasing is resuming now.
+    now = Policy(policy.resume_count, 0.0, policy.resume_count_max)
+    for decision in decide(seen, now).decisions:
         if decision.fault:
             problems.append(decision.reason)
         elif decision.steps:
@@ -64,7 +70,8 @@ def release(config: Config, run: Runner, stop: threading.Event) -> int:
     c = config
     try:
         service, targets, records, problems = _read(c, run)
-        decisions, more = plan(service, targets, records, c.resume_count)
+        policy = Policy(c.resume_count, 0.0, c.resume_count_max)
+        decisions, more = plan(service, targets, records, policy)
         problems += more
         actor = Actor(c, run, stop, {})
         outcomes = [(d, actor.carry_out(d)) for d in decisions]

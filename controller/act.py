@@ -9,7 +9,7 @@ from collections.abc import MutableMapping
 from dataclasses import dataclass
 
 from controller import ecs, native
-from controller.aws import AwsError, Interrupted, Runner
+from controller.aws import AwsError, Interrupted, Runner, UnexpectedOutput
 from controller.config import Config
 from controller.decide import (
     Decision,
@@ -81,6 +81,15 @@ class Actor:
                 self.apply(step)
             except Interrupted:
                 return Outcome(Status.STOPPED, f"after {done} of {len(decision.steps)} steps")
+            except UnexpectedOutput as error:
+                # The CLI exited 0: AWS accepted the change, only its answer is unreadable.
+                # Calling it failed would log the opposite of what happened and stop the
+                # steps that finish the change (forgetting the record).
+                log.warning(
+                    "`%s` succeeded but its answer could not be read (%s); the step is done",
+                    error.command,
+                    error.message,
+                )
             except AwsError as error:
                 if not isinstance(step, RecordPausedCount | RecordSuspended):
                     return Outcome(Status.FAILED, str(error))
@@ -138,7 +147,9 @@ class Actor:
                     run, c.autoscaler_cluster, c.autoscaler_service, c.autoscaler_region, count
                 )
             case ForgetPausedCount(arn):
-                ecs.forget_paused_count(run, arn, c.autoscaler_region)
+                ecs.forget_paused_count_if_running(
+                    run, c.autoscaler_cluster, c.autoscaler_service, c.autoscaler_region, arn
+                )
             case RecordSuspended(arn, record):
                 # Forget what was read before: the table's tags are changing.
                 self.records.pop(arn, None)
@@ -146,5 +157,9 @@ class Actor:
             case SetSuspended(target, suspended):
                 native.set_suspended(run, target, c.dynamodb_region, suspended)
             case ForgetSuspended(arn, keys):
-                native.forget_record(run, arn, c.dynamodb_region, keys)
+                try:
+                    native.forget_record(run, arn, c.dynamodb_region, keys)
+                except UnexpectedOutput:
+                    self.records[arn] = {}  # the tags are gone all the same
+                    raise
                 self.records[arn] = {}

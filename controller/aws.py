@@ -66,6 +66,18 @@ class UnexpectedOutput(AwsError):
         super().__init__(command, "UnexpectedOutput", message, retryable=False)
 
 
+def shown_value(value: object) -> str:
+    """A JSON value as an UnexpectedOutput message names it: never the repr of something
+    huge or deep (repr of a deeply nested list raises RecursionError, of a huge int ValueError)."""
+    if isinstance(value, (dict, list)):
+        return f"a JSON {'object' if isinstance(value, dict) else 'array'}"
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > 64:
+        return "a huge number"
+    if isinstance(value, str) and len(value) > 40:
+        return repr(value[:40]) + "..."
+    return repr(value)
+
+
 # Error codes as botocore and the CLI print them. Throttling and server-side faults are
 # worth another try; everything the caller got wrong (permissions, parameters, names) is not.
 RETRYABLE_CODES = frozenset(
@@ -256,8 +268,11 @@ class AwsCli:
         )
         try:
             doc = json.loads(out) if out.strip() else {}
-        except json.JSONDecodeError as error:
+        except ValueError as error:
+            # Not JSON, or an integer longer than Python's limit on digits in a string.
             raise UnexpectedOutput(shown, f"not JSON ({error})") from None
+        except RecursionError:
+            raise UnexpectedOutput(shown, "JSON nested too deeply to read") from None
         if not isinstance(doc, dict):
             raise UnexpectedOutput(shown, f"expected a JSON object, got {type(doc).__name__}")
         return doc

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from controller import __version__, logs, reap, shutdown
+from controller import __version__, logs, reap, release, shutdown
 from controller.aws import AwsCli, CliNotRunnable
 from controller.config import PROG, ConfigError, load
 from controller.heartbeat import Heartbeat
@@ -68,6 +68,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         aws.interrupt()
 
     shutdown.on_signal(on_signal)
+
+    if config.release:
+        try:
+            return release.release(config, aws, stop)
+        except CliNotRunnable as error:
+            return bad_configuration([f"AWS_CLI: {error}"])
 
     paused = []
     if config.ecs_mode:

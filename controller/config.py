@@ -77,6 +77,8 @@ class Config:
     # None: no HTTP server, nothing listens.
     http_port: int | None = None
     http_address: str = DEFAULT_HTTP_ADDRESS
+    # --release: undo every recorded pause and exit, instead of running the loop.
+    release: bool = False
 
     @property
     def ecs_mode(self) -> bool:
@@ -111,7 +113,8 @@ def build_parser() -> argparse.ArgumentParser:
             "AUTOSCALER_REGION, AUTOSCALER_SERVICE (an ECS autoscaler) or "
             "DYNAMODB_TABLE_PREFIX (DynamoDB auto scaling) or both, or only HTTP_PORT "
             "(a circuit breaker that a self-hosted autoscaler polls). "
-            "Exit status: 0 ok, 1 a --once tick failed, 2 bad configuration. "
+            "Exit status: 0 ok, 1 a --once tick failed (or --release could not release "
+            "everything), 2 bad configuration. "
             f"'{PROG} healthcheck' judges the heartbeat each successful tick writes."
         ),
     )
@@ -130,6 +133,16 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         default=None,
         help="decide and log, but never change anything (default: $DRY_RUN)",
+    )
+    parser.add_argument(
+        "--release",
+        action="store_true",
+        help=(
+            "the way out (uninstall, rollback, emergency): restore every service and table "
+            "the controller paused, from its records, remove the records and exit, even while "
+            "a backup is active; with --dry-run only say what it would do. Stop the running "
+            "controller first, or it pauses again"
+        ),
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     return parser
@@ -359,6 +372,7 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         heartbeat_file=read.heartbeat_file("HEARTBEAT_FILE"),
         http_port=read.port("HTTP_PORT"),
         http_address=read.address("HTTP_ADDRESS"),
+        release=args.release,
     )
     if config.resume_count > config.resume_count_max:
         # A record above RESUME_COUNT_MAX is refused for RESUME_COUNT: that must be trusted.

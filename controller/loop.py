@@ -11,7 +11,7 @@ from typing import TypeVar
 
 from controller import ecs, emr, native, report
 from controller.act import Actor
-from controller.aws import AwsError, Interrupted, Runner
+from controller.aws import AwsError, CliNotRunnable, Interrupted, Runner
 from controller.backup import Backup
 from controller.config import Config
 from controller.decide import Observed, Policy, decide, records_needed
@@ -151,6 +151,15 @@ def run(
         except Interrupted:
             log.info("shutdown requested during a tick; stopped its queries, changed nothing")
             return 0
+        except CliNotRunnable:
+            raise  # a configuration problem: the caller ends with exit status 2
+        except Exception:
+            # A bug, not an AWS answer: ending the loop would leave a paused service at 0 for
+            # good (a restart meets the same data), so the tick fails and the next one runs.
+            log.exception("tick failed: unexpected error (a bug; please report it)")
+            ok = False
+        # A crashed tick takes this path like any failed one: no heartbeat, so the health
+        # check counts it as failed.
         if ok and on_success is not None:
             on_success()
         if stop.is_set():

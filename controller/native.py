@@ -19,7 +19,7 @@ import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
-from controller.aws import JsonDict, Runner, UnexpectedOutput
+from controller.aws import JsonDict, Runner, UnexpectedOutput, shown_value
 
 FLAGS = ("DynamicScalingInSuspended", "DynamicScalingOutSuspended", "ScheduledScalingSuspended")
 ALL = frozenset(FLAGS)
@@ -75,30 +75,54 @@ def _table_arn(target_arn: str, table: str) -> str:
 
 
 def parse_targets(doc: JsonDict, prefix: str, command: str) -> tuple[Target, ...]:
-    """The targets of tables whose name starts with `prefix` (literally), sorted."""
+    """The targets of tables whose name starts with `prefix` (literally), sorted.
+
+    Total: any JSON gives the targets or UnexpectedOutput. An entry of another table is
+    skipped whatever else it holds; an entry that could be one of ours must be well formed.
+    """
     items = doc.get("ScalableTargets")
     if not isinstance(items, list):
         raise UnexpectedOutput(command, "no 'ScalableTargets' list in the output")
     found = []
     try:
         for item in items:
-            table = table_of(str(item["ResourceId"]))
+            if not isinstance(item, dict):
+                raise ValueError(f"an entry is {shown_value(item)}, not an object")
+            resource = _text(item, "ResourceId")
+            table = table_of(resource)
             if table is None or not table.startswith(prefix):
                 continue
-            # moto omits SuspendedState for a target registered without one; AWS shows all
-            # three flags false. Both mean: nothing suspended.
-            state = item.get("SuspendedState") or {}
             found.append(
                 Target(
-                    resource_id=str(item["ResourceId"]),
-                    dimension=str(item["ScalableDimension"]),
-                    suspended=frozenset(flag for flag in FLAGS if state.get(flag) is True),
-                    table_arn=_table_arn(str(item["ScalableTargetARN"]), table),
+                    resource_id=resource,
+                    dimension=_text(item, "ScalableDimension"),
+                    suspended=_flags(item.get("SuspendedState")),
+                    table_arn=_table_arn(_text(item, "ScalableTargetARN"), table),
                 )
             )
-    except (KeyError, TypeError, AttributeError, ValueError) as error:
-        raise UnexpectedOutput(command, f"a scalable target is malformed ({error!r})") from None
+    except ValueError as error:
+        raise UnexpectedOutput(command, f"a scalable target is malformed: {error}") from None
     return tuple(sorted(found, key=lambda t: (t.resource_id, t.dimension)))
+
+
+def _flags(state: object) -> frozenset[str]:
+    # moto omits SuspendedState for a target registered without one; AWS shows all three
+    # flags false. Both mean: nothing suspended. A flag that is not a boolean is not guessed.
+    if state is None:
+        return frozenset()
+    if not isinstance(state, dict):
+        raise ValueError(f"SuspendedState is {shown_value(state)}, not an object")
+    for flag in FLAGS:
+        if not isinstance(state.get(flag, False), bool):
+            raise ValueError(f"{flag} is {shown_value(state[flag])}, not true or false")
+    return frozenset(flag for flag in FLAGS if state.get(flag) is True)
+
+
+def _text(doc: JsonDict, key: str) -> str:
+    value = doc.get(key)
+    if not isinstance(value, str):
+        raise ValueError(f"{key} is {shown_value(value)}, not a string")
+    return value
 
 
 def describe(run: Runner, prefix: str, region: str) -> tuple[Target, ...]:
@@ -109,17 +133,24 @@ def describe(run: Runner, prefix: str, region: str) -> tuple[Target, ...]:
 
 
 def parse_record(doc: JsonDict, command: str) -> dict[str, frozenset[str]]:
+    """The controller's record tags of a table; other tags are ignored, whatever they hold."""
     tags = doc.get("Tags")
     if not isinstance(tags, list):
         raise UnexpectedOutput(command, "no 'Tags' list in the output")
+    record = {}
     try:
-        return {
-            str(tag["Key"]): frozenset(str(tag.get("Value", "")).split()) & ALL
-            for tag in tags
-            if str(tag["Key"]).startswith(RECORD_PREFIX)
-        }
-    except (KeyError, TypeError) as error:
-        raise UnexpectedOutput(command, f"a tag is malformed ({error!r})") from None
+        for tag in tags:
+            if not isinstance(tag, dict):
+                raise ValueError(f"a tag is {shown_value(tag)}, not an object")
+            key = _text(tag, "Key")
+            if key.startswith(RECORD_PREFIX):
+                value = tag.get("Value", "")
+                if not isinstance(value, str):
+                    raise ValueError(f"tag {key} has {shown_value(value)}, not a string")
+                record[key] = frozenset(value.split()) & ALL
+    except ValueError as error:
+        raise UnexpectedOutput(command, f"a tag is malformed: {error}") from None
+    return record
 
 
 def read_record(run: Runner, table_arn: str, region: str) -> dict[str, frozenset[str]]:

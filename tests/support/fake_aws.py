@@ -7,6 +7,8 @@ It reads a plan (JSON) from the file named by FAKE_AWS_PLAN, keyed by "service o
   {"hang": true}                              never answer (until killed), with a child
                                               process of its own, as a credential_process
   {"stdout": "..."}                           print this and exit 0
+  {"answer": "..."}                           run the real CLI (so the call takes effect),
+                                              then print this instead of its answer
 Operations without an entry pass through to the real CLI named by FAKE_AWS_REAL.
 """
 
@@ -37,6 +39,11 @@ def main() -> None:
             sys.stdout.write(step["stdout"])
             sys.exit(0)
     real = os.environ["FAKE_AWS_REAL"]
+    if step and "answer" in step:
+        done = subprocess.run([real, *args], capture_output=True, check=False)
+        sys.stderr.buffer.write(done.stderr)
+        sys.stdout.write(step["answer"] if done.returncode == 0 else "")
+        sys.exit(done.returncode)
     os.execv(real, [real, *args])
 
 

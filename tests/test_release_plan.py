@@ -1,0 +1,97 @@
+"""release.plan: which recorded pauses `--release` undoes, and which records it refuses."""
+
+from __future__ import annotations
+
+import pytest
+
+from controller.decide import (
+    ForgetPausedCount,
+    ForgetSuspended,
+    Policy,
+    SetDesiredCount,
+    SetSuspended,
+)
+from controller.ecs import Service
+from controller.native import ALL, RECORD_PREFIX, Target
+from controller.release import plan
+
+ARN = "arn:aws:ecs:us-east-1:123456789012:service/c/svc"
+POLICY = Policy()
+TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
+
+
+def service(desired: int, tag: str | None, status: str = "ACTIVE") -> Service:
+    return Service(ARN, "svc", status, desired, desired, 0, tag)
+
+
+def target(io: str, suspended: frozenset[str]) -> Target:
+    return Target("table/orders", f"dynamodb:table:{io}CapacityUnits", suspended, TABLE)
+
+
+def test_a_paused_service_gets_its_recorded_count_back() -> None:
+    decisions, problems = plan(service(0, "4"), None, {}, POLICY)
+
+    assert problems == []
+    assert [d.steps for d in decisions] == [(SetDesiredCount(4), ForgetPausedCount(ARN))]
+
+
+def test_a_running_service_with_a_record_only_loses_the_tag() -> None:
+    decisions, _ = plan(service(2, "4"), None, {}, POLICY)
+
+    assert [d.steps for d in decisions] == [(ForgetPausedCount(ARN),)]
+
+
+def test_no_record_means_nothing_to_release_even_at_0() -> None:
+    assert plan(service(0, None), None, {}, POLICY) == ([], [])
+    assert plan(service(3, None), None, {}, POLICY) == ([], [])
+
+
+@pytest.mark.parametrize("tag", ["two", "0", "", "-3", "\u0661\u0662", "11"])
+def test_an_unusable_count_is_a_problem_not_a_guess(tag: str) -> None:
+    # The rule for what is usable is decide.recorded_count's, the loop's own.
+    decisions, problems = plan(service(0, tag), None, {}, Policy(resume_count_max=10))
+
+    assert decisions == []
+    assert len(problems) == 1
+    assert f"holds {tag!r}, not a count up to RESUME_COUNT_MAX=10" in problems[0]
+
+
+def test_a_service_that_is_not_active_is_a_problem() -> None:
+    decisions, problems = plan(service(0, "3", status="DRAINING"), None, {}, POLICY)
+
+    assert decisions == []
+    assert problems == ["service is DRAINING, not ACTIVE"]
+
+
+def test_tables_turn_off_only_the_recorded_flags_and_lose_the_record() -> None:
+    read = target("Read", ALL)
+    write = target("Write", ALL)
+    # Write had ScheduledScaling... and DynamicScalingOut... on before the pause.
+    record = {
+        f"{RECORD_PREFIX}table:read": ALL,
+        f"{RECORD_PREFIX}table:write": frozenset({"DynamicScalingInSuspended"}),
+    }
+
+    decisions, problems = plan(None, [read, write], {TABLE: record}, POLICY)
+
+    assert problems == []
+    (decision,) = decisions
+    assert decision.steps == (
+        SetSuspended(read, frozenset()),
+        SetSuspended(write, ALL - {"DynamicScalingInSuspended"}),
+        ForgetSuspended(TABLE, tuple(sorted(record))),
+    )
+
+
+def test_a_stale_table_record_is_removed_and_a_table_without_one_is_left_alone() -> None:
+    idle = target("Read", frozenset())
+    decisions, _ = plan(None, [idle], {TABLE: {f"{RECORD_PREFIX}table:read": ALL}}, POLICY)
+
+    assert [d.steps for d in decisions] == [
+        (ForgetSuspended(TABLE, (f"{RECORD_PREFIX}table:read",)),)
+    ]
+    assert plan(None, [target("Read", ALL)], {TABLE: {}}, POLICY) == ([], [])
+
+
+def test_a_table_whose_record_was_not_read_is_left_out() -> None:
+    assert plan(None, [target("Read", ALL)], {}, POLICY) == ([], [])

@@ -11,10 +11,10 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from controller import __version__, health, logs, shutdown
+from controller import __version__, health, logs, report, shutdown
 from controller.aws import AwsCli, CliNotRunnable
 from controller.config import PROG, ConfigError, load
-from controller.loop import Controller, run
+from controller.loop import Controller, run, workers
 
 log = logging.getLogger("controller")
 
@@ -62,11 +62,11 @@ def main(argv: Sequence[str] | None = None) -> int:
             f"({config.dynamodb_region})"
         )
     log.info(
-        "%s %s: pausing %s while an EMR cluster named %r... is active in %s; %s%s%s",
+        "%s %s: pausing %s while %s is active in %s; %s%s%s",
         PROG,
         __version__,
         " and ".join(paused),
-        config.emr_prefix,
+        report.triggers(config),
         config.emr_region,
         "one tick" if config.once else f"every {config.interval:g}s",
         f", resuming after {config.resume_delay:g}s without one" if config.resume_delay else "",
@@ -75,8 +75,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     heartbeat = health.Heartbeat(Path(config.heartbeat_file), config.interval, config.call_timeout)
     heartbeat.reset()
     try:
-        # One worker per query of a tick: EMR, ECS and Application Auto Scaling.
-        with ThreadPoolExecutor(max_workers=3, thread_name_prefix="query") as pool:
+        with ThreadPoolExecutor(max_workers=workers(config), thread_name_prefix="query") as pool:
             return run(
                 Controller(config, aws, pool, stop),
                 interval=config.interval,

@@ -55,7 +55,7 @@ TRIGGERS = (
     ("EMR_EKS_JOB_PREFIX", 64),
     ("EMR_SERVERLESS_JOB_PREFIX", 256),
 )
-MAX_BACKUP_AGE = 30 * 24 * 3600.0
+MAX_BACKUP_AGE = 7 * 24 * 3600.0  # a week: 0 is the way to say "no bound"
 
 
 @dataclass(frozen=True)

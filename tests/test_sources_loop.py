@@ -67,7 +67,7 @@ class FakeAws:
             with self.lock:
                 self.in_flight -= 1
 
-    def answer(self, args: list[str]) -> dict[str, Any]:
+    def answer(self, args: list[str]) -> dict[str, Any]:  # noqa: PLR0911 (one per operation)
         op = " ".join(args[:2])
         if op in self.fail:
             raise self.fail[op]
@@ -340,7 +340,7 @@ def test_stuck_backups_are_reported_even_when_another_source_is_unknown(pool: An
 
     assert seen.backups is None
     assert [b.name for b in seen.stuck] == ["backup-1"]
-    assert [m for m, _ in report.stuck(config, seen)][0].startswith("stuck backup: EMR cluster")
+    assert next(m for m, _ in report.stuck(config, seen)).startswith("stuck backup: EMR cluster")
 
 
 def test_json_fields_name_what_holds_the_pause_and_its_age() -> None:

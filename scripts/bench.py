@@ -37,8 +37,16 @@ from tests.support.moto import (
     controller_env,
     executable,
 )
+from tests.support.sources import Sources
 
 FAKE_AWS = ROOT / "tests" / "support" / "fake_aws.py"
+# Each source of backups and the setting that turns it on, for the per-combination report.
+SOURCE_SETTINGS = {
+    "EMR": ("EMR_PREFIX", PREFIX),
+    "Glue": ("GLUE_JOB_PREFIX", "dynamodb-export-"),
+    "EKS": ("EMR_EKS_JOB_PREFIX", "spark-dynamodb-"),
+    "Serverless": ("EMR_SERVERLESS_JOB_PREFIX", "serverless-dynamodb-"),
+}
 
 # Runs the controller in this interpreter and reports, at exit, its own resource use apart
 # from its children's: RUSAGE_SELF is the controller alone, RUSAGE_CHILDREN the CLI processes.
@@ -152,6 +160,33 @@ class Bench:
         subprocess.run([self.controller, "--once"], env=env, check=True, capture_output=True)
         return len(calls.read_text().splitlines())
 
+    def per_source(self, moto: MotoServer, rounds: int) -> list[dict[str, Any]]:
+        """Steady ticks (nothing to change) for every combination of sources: CLI calls and
+        --once wall time. Each source has one item to query one by one: a matching Glue job
+        with a finished run, a running virtual cluster, a started application."""
+        sources = Sources(moto.url)
+        sources.start_glue_run(f"{SOURCE_SETTINGS['Glue'][1]}orders")  # finishes at once
+        sources.virtual_cluster()
+        sources.started_application()
+        base = {k: v for k, v in self.env.items() if k != "EMR_PREFIX"}
+        found = []
+        for size in range(1, len(SOURCE_SETTINGS) + 1):
+            for combination in itertools.combinations(SOURCE_SETTINGS, size):
+                env = {**base, **dict(SOURCE_SETTINGS[name] for name in combination)}
+                calls = self.tmp / "calls.jsonl"
+                calls.unlink(missing_ok=True)
+                recorded = {"AWS_CLI": str(FAKE_AWS), "FAKE_AWS_CALLS": str(calls)}
+                timed([self.controller, "--once"], {**env, **recorded, "FAKE_AWS_REAL": self.aws})
+                walls = [timed([self.controller, "--once"], env) for _ in range(rounds)]
+                found.append(
+                    {
+                        "sources": "+".join(combination),
+                        "calls": len(calls.read_text().splitlines()),
+                        "wall_s": spread(walls),
+                    }
+                )
+        return found
+
     def long_loop(self, ticks: int, interval: float) -> dict[str, Any]:
         """Run the loop for `ticks` ticks, sampling its own state all along.
 
@@ -215,7 +250,7 @@ class Bench:
         }
 
 
-def run(rounds: int, ticks: int, interval: float) -> dict[str, Any]:
+def run(rounds: int, ticks: int, interval: float, source_rounds: int = 3) -> dict[str, Any]:
     with MotoServer() as moto, tempfile.TemporaryDirectory() as tmp:
         bench = Bench(moto, Path(tmp))
         bench.seed_steady()
@@ -234,6 +269,7 @@ def run(rounds: int, ticks: int, interval: float) -> dict[str, Any]:
         resume_calls = bench.calls_per_tick(lambda: None)
 
         loop = bench.long_loop(ticks, interval)
+        by_source = bench.per_source(moto, source_rounds) if source_rounds else []
 
     tick, base = spread(tick_times), spread(base_times)
     return {
@@ -255,6 +291,7 @@ def run(rounds: int, ticks: int, interval: float) -> dict[str, Any]:
         "once_own_peak_rss_mib": max(o["peak_rss_kib"] for o in own) / 1024,
         "once_children_peak_rss_mib": max(o["children_maxrss_kib"] for o in own) / 1024,
         "loop": loop,
+        "sources": by_source,
     }
 
 
@@ -288,6 +325,11 @@ def table(result: dict[str, Any]) -> str:
          f"{early['threads']:.0f}/{early['fds']:.0f}/{early['children']:.0f} -> "
          f"{late['threads']:.0f}/{late['fds']:.0f}/{late['children']:.0f}"),
     ]  # fmt: skip
+    rows += [
+        (f"steady --once tick, {s['sources']}: calls, wall (median)",
+         f"{s['calls']}, {s['wall_s']['median']:.2f} s")
+        for s in result.get("sources", [])
+    ]  # fmt: skip
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
 
@@ -297,9 +339,15 @@ def main() -> int:
     parser.add_argument("--rounds", type=int, default=15, help="interleaved tick/baseline pairs")
     parser.add_argument("--ticks", type=int, default=200, help="ticks of the long loop")
     parser.add_argument("--interval", type=float, default=0.05, help="interval of the long loop")
+    parser.add_argument(
+        "--source-rounds",
+        type=int,
+        default=3,
+        help="--once ticks per combination of sources (0: skip that report)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    result = run(args.rounds, args.ticks, args.interval)
+    result = run(args.rounds, args.ticks, args.interval, args.source_rounds)
     print(json.dumps(result, indent=2) if args.json else table(result))
     return 0
 

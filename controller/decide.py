@@ -166,6 +166,14 @@ def holding(
     return tuple(held), tuple(stuck)
 
 
+def oldest_age(seen: Observed) -> float | None:
+    """Seconds the oldest matching active backup has been active, whether it holds the pause
+    or is stuck; None when there is none with a known age (for metrics)."""
+    ages = [age(b, seen.at) for b in (*(seen.backups or ()), *seen.stuck)]
+    known = [a for a in ages if a is not None]
+    return max(known) if known else None
+
+
 def records_needed(backups: Sequence[Backup] | None, targets: Sequence[Target]) -> list[str]:
     """Table ARNs whose records the rule needs: only to resume, so only with no backup, and
     only for tables with something suspended (nothing else could need resuming)."""

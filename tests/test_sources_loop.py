@@ -17,9 +17,9 @@ import pytest
 
 from controller import report
 from controller.aws import AwsError
-from controller.backup import MAX_FAN_OUT
+from controller.backup import MAX_FAN_OUT, Backup
 from controller.config import Config
-from controller.decide import Observed
+from controller.decide import Observed, oldest_age
 from controller.loop import Controller, workers
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=timezone.utc)
@@ -380,3 +380,15 @@ def test_pool_has_a_thread_per_query_and_spare_ones_for_one_by_one_calls() -> No
     # EMR, Glue, EKS, Serverless, ECS; then two for the calls per job, cluster, application.
     assert workers(ALL) == 7
     assert workers(dataclasses.replace(ALL, dynamodb_table_prefix="t")) == 8
+
+
+def test_oldest_age_counts_stuck_and_holding_backups_with_a_known_start() -> None:
+    def backup(name: str, seconds: float | None) -> Backup:
+        started = None if seconds is None else NOW - timedelta(seconds=seconds)
+        return Backup("EMR cluster", f"j-{name}", name, "WAITING", started)
+
+    seen = Observed((backup("a", 30), backup("b", None)), stuck=(backup("c", 900),), at=NOW)
+
+    assert oldest_age(seen) == 900
+    assert oldest_age(Observed((backup("b", None),), at=NOW)) is None
+    assert oldest_age(Observed(None, at=NOW)) is None

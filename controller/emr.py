@@ -8,8 +8,9 @@ from controller.aws import JsonDict, Runner
 from controller.backup import Backup, Each, Shape, listed, matching
 from controller.config import EMR_ACTIVE_STATES, Config
 
+KIND = "EMR cluster"
 SHAPE = Shape(
-    kind="EMR cluster",
+    kind=KIND,
     id=("Id",),
     name=("Name",),
     state=("Status", "State"),

@@ -8,8 +8,9 @@ from controller.backup import Backup, Each, Shape, bounded, ids, listed, matchin
 from controller.config import Config
 
 ACTIVE = ("PENDING", "SUBMITTED", "RUNNING")
+KIND = "EMR on EKS job run"
 SHAPE = Shape(
-    kind="EMR on EKS job run",
+    kind=KIND,
     id=("id",),
     name=("name",),
     state=("state",),

@@ -8,8 +8,9 @@ from controller.backup import Backup, Each, Shape, bounded, ids, listed, matchin
 from controller.config import Config
 
 ACTIVE = ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED")
+KIND = "EMR Serverless job run"
 SHAPE = Shape(
-    kind="EMR Serverless job run",
+    kind=KIND,
     id=("id",),
     name=("name",),
     state=("state",),

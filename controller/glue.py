@@ -11,8 +11,9 @@ from controller.backup import Backup, Each, Shape, bounded, brief, listed, match
 from controller.config import Config
 
 ACTIVE = ("STARTING", "RUNNING", "STOPPING")
+KIND = "Glue job run"
 SHAPE = Shape(
-    kind="Glue job run",
+    kind=KIND,
     id=("Id",),
     name=("JobName",),
     state=("JobRunState",),

@@ -163,11 +163,13 @@ class Bench:
     def per_source(self, moto: MotoServer, rounds: int) -> list[dict[str, Any]]:
         """Steady ticks (nothing to change) for every combination of sources: CLI calls and
         --once wall time. Each source has one item to query one by one: a matching Glue job
-        with a finished run, a running virtual cluster, a started application."""
+        with a finished run, a running virtual cluster, a started application with a
+        finished run."""
         sources = Sources(moto.url)
         sources.start_glue_run(f"{SOURCE_SETTINGS['Glue'][1]}orders")  # finishes at once
         sources.virtual_cluster()
-        sources.started_application()
+        # moto answers list-job-runs of an application with no run at all "does not exist".
+        sources.start_serverless_run(sources.started_application(), "unrelated")  # finished
         base = {k: v for k, v in self.env.items() if k != "EMR_PREFIX"}
         found = []
         for size in range(1, len(SOURCE_SETTINGS) + 1):
@@ -176,7 +178,16 @@ class Bench:
                 calls = self.tmp / "calls.jsonl"
                 calls.unlink(missing_ok=True)
                 recorded = {"AWS_CLI": str(FAKE_AWS), "FAKE_AWS_CALLS": str(calls)}
-                timed([self.controller, "--once"], {**env, **recorded, "FAKE_AWS_REAL": self.aws})
+                env_recorded = {**env, **recorded, "FAKE_AWS_REAL": self.aws}
+                done = subprocess.run(
+                    [self.controller, "--once"],
+                    env=env_recorded,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if done.returncode:
+                    raise SystemExit(f"{combination}: the tick failed:\n{done.stderr}")
                 walls = [timed([self.controller, "--once"], env) for _ in range(rounds)]
                 found.append(
                     {

@@ -1,4 +1,9 @@
-"""Watch the real controller pause and resume a service against a local moto_server."""
+"""Watch the real controller pause and resume both kinds of autoscaler against a local
+moto_server: an ECS service (ECS mode) and a DynamoDB table's own auto scaling (native mode).
+
+One controller runs both modes at once, as it does for a user moving from one to the other;
+each mode is decided and acted on independently, so this shows each as it behaves alone.
+"""
 
 from __future__ import annotations
 
@@ -17,11 +22,15 @@ from tests.support.moto import (
     CLUSTER,
     PREFIX,
     SERVICE,
+    SUSPENDED_FLAGS,
     MotoServer,
     World,
     controller_env,
     executable,
 )
+
+TABLE_PREFIX = "orders-"
+TABLE = f"{TABLE_PREFIX}demo"
 
 
 def say(text: str) -> None:
@@ -36,20 +45,66 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float = 60) -> Non
         time.sleep(0.2)
 
 
-def main() -> int:
-    say("starting a local moto_server (fake AWS) on a free port")
-    with MotoServer() as moto, tempfile.TemporaryDirectory() as tmp:
-        print(f"    {moto.url}")
-        world = World(moto.url)
-        world.create_service(CLUSTER, SERVICE, desired=2)
-        say(f"ECS service {CLUSTER}/{SERVICE} created with desired count 2; no EMR cluster yet")
+def table_state(world: World) -> dict[str, set[str]]:
+    """The demo table's scalable targets (by dimension) and which flags are on."""
+    return {
+        dimension.rsplit(":", 1)[-1]: flags
+        for (resource, dimension), flags in world.suspended().items()
+        if resource == f"table/{TABLE}"
+    }
 
-        env = controller_env(
-            moto.url,
-            Path(tmp),
-            POLL_INTERVAL="2",
+
+def shown(state: dict[str, set[str]]) -> str:
+    """'reads: not suspended, writes: suspended (scale-in, scale-out, scheduled)'."""
+    words = {
+        "DynamicScalingInSuspended": "scale-in",
+        "DynamicScalingOutSuspended": "scale-out",
+        "ScheduledScalingSuspended": "scheduled",
+    }
+    return ", ".join(
+        f"{'reads' if 'Read' in dimension else 'writes'}: "
+        + (
+            f"suspended ({', '.join(words[f] for f in SUSPENDED_FLAGS if f in flags)})"
+            if flags
+            else "not suspended"
         )
-        say("starting the controller (dynamodb-autoscaler-control, ticking every 2 s)")
+        for dimension, flags in sorted(state.items())
+    )
+
+
+def main(endpoint: str | None = None) -> int:
+    """Run the demo against its own moto_server, or against an empty one at `endpoint`."""
+    if endpoint is None:
+        say("starting a local moto_server (fake AWS) on a free port")
+        with MotoServer() as moto:
+            print(f"    {moto.url}")
+            return demo(moto.url)
+    return demo(endpoint)
+
+
+def demo(endpoint: str) -> int:
+    world = World(endpoint)
+    world.create_service(CLUSTER, SERVICE, desired=2)
+    say(f"ECS mode: service {CLUSTER}/{SERVICE} (a home-made autoscaler) with desired count 2")
+    world.autoscale_table(TABLE)
+    say(
+        f"native mode: table {TABLE} with DynamoDB auto scaling on reads and writes"
+        f" ({shown(table_state(world))})"
+    )
+    say("no EMR backup cluster yet")
+
+    with tempfile.TemporaryDirectory() as tmp:
+        env = controller_env(
+            endpoint,
+            Path(tmp),
+            DYNAMODB_TABLE_PREFIX=TABLE_PREFIX,
+            POLL_INTERVAL="2",
+            HEARTBEAT_FILE=str(Path(tmp) / "heartbeat"),
+        )
+        say(
+            "starting the controller (dynamodb-autoscaler-control, ticking every 2 s), set up"
+            f" for both modes: the service and the tables named {TABLE_PREFIX}..."
+        )
         controller = subprocess.Popen(
             [executable("dynamodb-autoscaler-control")],
             env=env,
@@ -76,19 +131,42 @@ def main() -> int:
             cluster_id = world.start_cluster(f"{PREFIX}2026-11-23")
             say(f"EMR backup cluster {PREFIX}2026-11-23 ({cluster_id}) started")
             wait_until(
-                "the pause", lambda: world.desired(CLUSTER, SERVICE) == 0 and logged("pause:")
+                "the pause",
+                lambda: (
+                    world.desired(CLUSTER, SERVICE) == 0
+                    and all(flags == set(SUSPENDED_FLAGS) for flags in table_state(world).values())
+                    and logged("pause: desired 2 -> 0")
+                    and logged("pause: table")
+                ),
             )
             say(
-                "the autoscaler is paused: desired count 0 while the backup runs; the count it"
-                " had (2) is recorded in a tag on the service"
+                "ECS mode, paused: desired count 0 while the backup runs; the count it had is"
+                " recorded on the service: "
+                + ", ".join(f"{k}={v}" for k, v in world.service_tags(CLUSTER, SERVICE).items())
+            )
+            say(
+                f"native mode, paused: table {TABLE}'s scalable targets are suspended"
+                f" ({shown(table_state(world))}); what the controller turned on is recorded"
+                f" in tags on the table: {', '.join(sorted(world.table_tags(TABLE)))}"
             )
 
             world.terminate_cluster(cluster_id)
             say(f"EMR cluster {cluster_id} terminated")
             wait_until(
-                "the resume", lambda: world.desired(CLUSTER, SERVICE) == 2 and logged("resume:")
+                "the resume",
+                lambda: (
+                    world.desired(CLUSTER, SERVICE) == 2
+                    and not any(table_state(world).values())
+                    and not world.table_tags(TABLE)
+                    and logged("resume: desired 0 -> 2")
+                    and logged("resume: table")
+                ),
             )
-            say("the autoscaler is running again with the count it had: desired count 2")
+            say("ECS mode, resumed: the service runs again with the count it had: desired 2")
+            say(
+                f"native mode, resumed: table {TABLE}'s auto scaling is back"
+                f" ({shown(table_state(world))}), and its record is gone"
+            )
 
             say("sending SIGTERM to the controller")
             controller.send_signal(signal.SIGTERM)
@@ -97,10 +175,14 @@ def main() -> int:
         finally:
             if controller.poll() is None:
                 controller.kill()
-        if code != 0:
-            say(f"demo failed: the controller exited with status {code}")
-            return 1
-    say("demo finished: paused during the backup, resumed after it, clean exit (status 0)")
+                controller.wait()
+    if code != 0:
+        say(f"demo failed: the controller exited with status {code}")
+        return 1
+    say(
+        "demo finished: both autoscalers paused during the backup and resumed after it,"
+        " clean exit (status 0)"
+    )
     return 0
 
 

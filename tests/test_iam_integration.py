@@ -63,7 +63,7 @@ def enforced() -> Iterator[Enforced]:
 
 
 def deployed_policy(cluster: str, service: str) -> dict[str, Any]:
-    """deploy/iam-policy.json filled in as the README says; every placeholder must be known."""
+    """deploy/iam-policy.json filled in as docs/iam.md says; every placeholder must be known."""
     text = string.Template(POLICY.read_text()).substitute(
         AUTOSCALER_REGION=REGION,
         AWS_ACCOUNT_ID=ACCOUNT,
@@ -143,7 +143,9 @@ def test_the_policy_is_enough_to_pause_and_resume_and_no_more(deployment: Deploy
     backup = d.world.start_cluster(f"{PREFIX}iam")
     policy = deployed_policy(d.cluster, d.service)
     ecs_statement = next(s for s in policy["Statement"] if "ecs:UpdateService" in s["Action"])
-    assert ecs_statement["Resource"] == service_arn, "the README's placeholders name the service"
+    assert ecs_statement["Resource"] == service_arn, (
+        "the placeholders of docs/iam.md name the service"
+    )
     d.create_user(as_moto_checks_it(policy))
 
     paused = d.stack.run("--once")

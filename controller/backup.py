@@ -126,14 +126,16 @@ def matching(
 
 def ids(items: Sequence[object], key: str, state: str, command: str, what: str) -> list[str]:
     """The `key` of every entry in `state` (a virtual cluster, an application): each could
-    hold a matching run, so any entry that cannot be read makes the answer unknown."""
+    hold a matching run, so an entry that cannot be read makes the answer unknown unless its
+    state is readable and another one."""
     found = []
     for index, item in enumerate(items):
         ident, current = dig(item, (key,)), dig(item, ("state",))
+        if isinstance(current, str) and current != state:
+            continue  # whatever else it says, it is not one to query
         if not isinstance(current, str) or not isinstance(ident, str):
             raise UnexpectedOutput(command, f"{what} entry {index} cannot be read: {brief(item)}")
-        if current == state:
-            found.append(ident)
+        found.append(ident)
     return found
 
 

@@ -366,3 +366,11 @@ def test_any_creation_time_never_changes_which_clusters_count(
     expected = [n for n, s, _ in entries if n.startswith("dynamodb-") and s != "TERMINATED"]
     assert [c.name for c in found] == expected
     assert all(c.started is None or c.started.tzinfo is not None for c in found)
+
+
+def test_a_virtual_cluster_in_another_state_is_skipped_however_odd() -> None:
+    doc = {
+        "virtualClusters": [{"id": None, "state": "TERMINATED"}, {"id": "vc-1", "state": "RUNNING"}]
+    }
+
+    assert emr_eks.parse_virtual_clusters(doc) == ["vc-1"]

@@ -94,7 +94,7 @@ EMR_FAULTS = [
         # A backup cluster without its state: skipping the entry would read as "none active".
         {"stdout": json.dumps({"Clusters": [{"Id": "j-1", "Name": f"{PREFIX}1"}]})},
         1,
-        "a cluster entry is malformed",
+        "EMR cluster entry 0 might match but its state cannot be read",
         id="missing-fields",
     ),
 ]

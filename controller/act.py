@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 from collections.abc import MutableMapping
 from dataclasses import dataclass
@@ -21,6 +22,8 @@ from controller.decide import (
     Step,
 )
 from controller.native import Record
+
+log = logging.getLogger(__name__)
 
 
 class Status(enum.Enum):
@@ -70,6 +73,7 @@ class Actor:
         """
         if self.config.dry_run:
             return Outcome(Status.SKIPPED, "dry run, not applied")
+        unrecorded = ""
         for done, step in enumerate(decision.steps):
             try:
                 if self.stop.is_set():
@@ -78,8 +82,51 @@ class Actor:
             except Interrupted:
                 return Outcome(Status.STOPPED, f"after {done} of {len(decision.steps)} steps")
             except AwsError as error:
-                return Outcome(Status.FAILED, str(error))
-        return DONE
+                if not isinstance(step, RecordPausedCount | RecordSuspended):
+                    return Outcome(Status.FAILED, str(error))
+                # The pause is the job, the record a convenience: a backup must never run
+                # with the autoscaler active because a tag could not be written.
+                log.error("%s", self.unrecorded(decision, step, error))
+                unrecorded = f"without a record ({error.code})"
+        return Outcome(Status.DONE, unrecorded) if unrecorded else DONE
+
+    def unrecorded(
+        self, decision: Decision, step: RecordPausedCount | RecordSuspended, error: AwsError
+    ) -> str:
+        """The ERROR for a record that could not be written: the cause, what the resume will
+        do without it, and the fix."""
+        c = self.config
+        if isinstance(step, RecordPausedCount):
+            what = "ecs:TagResource and ecs:UntagResource on the service"
+            consequence = (
+                f"pausing anyway; the resume will set the desired count to RESUME_COUNT="
+                f"{c.resume_count}, not to the {step.count} it had"
+            )
+        else:
+            what = "dynamodb:TagResource and dynamodb:UntagResource on the table"
+            turned_on = ", ".join(
+                f"{s.target} ({'/'.join(sorted(step.record.get(s.target.record_key, ())))})"
+                for s in decision.steps
+                if isinstance(s, SetSuspended)
+            )
+            consequence = (
+                "suspending anyway; after the backup the controller will NOT resume the auto "
+                "scaling of this table (it resumes only what its record names): turn these "
+                f"flags off by hand then: {turned_on}"
+            )
+        fix = f"add {what} to the controller's IAM policy"
+        if "Long arn format" in error.message:
+            fix = (
+                "the service has a short ARN (created before ECS's long ARN format), which "
+                "cannot be tagged: opt in (`aws ecs put-account-setting-default --name "
+                "serviceLongArnFormat --value enabled`) and recreate the service"
+            )
+        elif not error.code.startswith("AccessDenied"):
+            fix = f"if this persists, check that the controller may {what}"
+        return (
+            f"could not record before {decision.verb.value} ({decision.change}): {error}; "
+            f"{consequence}. Fix: {fix}"
+        )
 
     def apply(self, step: Step) -> None:
         c, run = self.config, self.run

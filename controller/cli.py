@@ -31,7 +31,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         config = load(args, env)
     except ConfigError as error:
-        return bad_configuration(error.problems)
+        # LOG_FORMAT itself may be among the problems; then the text form is used.
+        return bad_configuration(
+            error.problems, json_line=env.get("LOG_FORMAT", "").lower() == "json"
+        )
 
     logs.setup(config.debug, env, json_lines=config.log_format == "json")
     stop = threading.Event()
@@ -86,10 +89,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     except CliNotRunnable as error:
         # Only running it shows that an executable file is not a program (a bad #! line,
         # a truncated download); waiting will not fix that, so it ends like a bad setting.
-        return bad_configuration([f"AWS_CLI: {error}"])
+        return bad_configuration([f"AWS_CLI: {error}"], json_line=config.log_format == "json")
 
 
-def bad_configuration(problems: Sequence[str]) -> int:
+def bad_configuration(problems: Sequence[str], json_line: bool = False) -> int:
+    if json_line:
+        # One JSON object like every other line, so that a log pipeline parsing JSON sees it.
+        record = logging.LogRecord(PROG, logging.ERROR, __file__, 0, "", None, None)
+        record.msg = f"bad configuration: {'; '.join(problems)}"
+        record.__dict__["fields"] = {"problems": list(problems), "exit_status": EXIT_CONFIG}
+        print(logs.JsonFormatter().format(record), file=sys.stderr)
+        return EXIT_CONFIG
     print(f"{PROG}: error: bad configuration:", file=sys.stderr)
     for problem in problems:
         print(f"  - {problem}", file=sys.stderr)

@@ -79,6 +79,7 @@ class Config:
     dynamodb_table_prefix: str = ""
     dynamodb_region: str = ""
     resume_count: int = 1
+    resume_count_max: int = 10
     resume_delay: float = 0.0
     log_format: str = "text"
     # Triggers besides EMR_PREFIX (which is empty when not set); empty means not looked for.
@@ -354,6 +355,7 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         dynamodb_table_prefix=table_prefix,
         dynamodb_region=dynamodb_region,
         resume_count=read.count("RESUME_COUNT", 1, MAX_TASKS),
+        resume_count_max=read.count("RESUME_COUNT_MAX", 10, MAX_TASKS),
         resume_delay=read.number(
             "RESUME_DELAY", env.get("RESUME_DELAY"), 0.0, 0, MAX_INTERVAL, zero=True
         ),
@@ -367,6 +369,12 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
             "MAX_BACKUP_AGE", env.get("MAX_BACKUP_AGE"), 0.0, 0, MAX_BACKUP_AGE, zero=True
         ),
     )
+    if config.resume_count > config.resume_count_max:
+        # A record above RESUME_COUNT_MAX is refused for RESUME_COUNT: that must be trusted.
+        read.problems.append(
+            f"RESUME_COUNT ({config.resume_count}) is above RESUME_COUNT_MAX "
+            f"({config.resume_count_max})"
+        )
     if read.problems:
         raise ConfigError(read.problems)
     return config

@@ -8,13 +8,14 @@ written before the thing it records is changed, and removed only after it was un
 from __future__ import annotations
 
 import enum
+import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
 from controller.backup import Backup
-from controller.ecs import Service
+from controller.ecs import PAUSED_COUNT_TAG, Service
 from controller.native import ALL, Record, Target
 
 
@@ -89,6 +90,9 @@ class Decision:
     # True when the controller could not see enough to decide: it changes nothing, and the
     # tick counts as failed so that `--once` exits non-zero and a person looks.
     fault: bool = False
+    # Something a person must look at although the decision goes ahead (a record that is not
+    # trusted): logged at ERROR on its own line.
+    alarm: str = ""
 
     def describe(self, note: str = "") -> str:
         why = f"{self.reason}; {note}" if note else self.reason
@@ -141,6 +145,8 @@ class Observed:
 class Policy:
     resume_count: int = 1  # when the service has no record of its count
     resume_delay: float = 0.0
+    # The highest recorded count trusted: anyone with ecs:TagResource can write the record.
+    resume_count_max: int = 10
 
 
 def age(backup: Backup, at: datetime | None) -> float | None:
@@ -195,7 +201,7 @@ def decide(seen: Observed, policy: Policy = Policy()) -> Plan:
         return Plan((*decisions, unknown))
     active = bool(seen.backups)
     if seen.service is not None and not decisions:
-        decisions.append(_service(seen.service, active, policy.resume_count))
+        decisions.append(_service(seen.service, active, policy))
     if seen.targets is not None:
         decisions += _tables(seen.targets, seen.records, active)
     quiet = seen.now - seen.last_backup
@@ -209,16 +215,23 @@ def decide(seen: Observed, policy: Policy = Policy()) -> Plan:
     return Plan(tuple(decisions))
 
 
-def recorded_count(tag: str | None) -> int | None:
-    """The count a paused-count tag holds, or None when it holds nothing usable."""
-    if tag is None or not tag.strip().isdigit():
+# ASCII digits only: str.isdigit() also takes other scripts' digits (and characters int()
+# refuses), and a record is data anyone with ecs:TagResource may have written.
+_COUNT = re.compile(r"[0-9]{1,9}")
+
+
+def recorded_count(tag: str | None, maximum: int = Policy.resume_count_max) -> int | None:
+    """The count a paused-count tag holds, or None when it holds nothing usable: not plain
+    ASCII digits, 0, or more than `maximum`."""
+    if tag is None or not _COUNT.fullmatch(tag):
         return None
     count = int(tag)
-    return count if count > 0 else None
+    return count if 0 < count <= maximum else None
 
 
-def _service(service: Service, active: bool, resume_count: int) -> Decision:
-    recorded = recorded_count(service.paused_tag)
+def _service(service: Service, active: bool, policy: Policy) -> Decision:
+    resume_count = policy.resume_count
+    recorded = recorded_count(service.paused_tag, policy.resume_count_max)
     arn = service.arn
     if active:
         if service.desired == 0:
@@ -227,17 +240,37 @@ def _service(service: Service, active: bool, resume_count: int) -> Decision:
         # tagging and scaling down): it holds the count from before, so keep it.
         record = () if recorded is not None else (RecordPausedCount(arn, service.desired),)
         change = f"desired {service.desired} -> 0"
-        return Decision(Verb.PAUSE, "backup cluster active", change, (*record, SetDesiredCount(0)))
+        alarm = ""
+        if service.desired > policy.resume_count_max:
+            # Said now, not only at the resume, so that the setting is fixed during the backup.
+            alarm = (
+                f"desired count {service.desired} is above RESUME_COUNT_MAX="
+                f"{policy.resume_count_max}: its record will not be trusted and the resume "
+                f"will go to RESUME_COUNT={resume_count}; raise RESUME_COUNT_MAX to keep it"
+            )
+        steps = (*record, SetDesiredCount(0))
+        return Decision(Verb.PAUSE, "backup cluster active", change, steps, alarm=alarm)
     if service.desired == 0:
         count = recorded or resume_count
         forget = () if service.paused_tag is None else (ForgetPausedCount(arn),)
         reason = "no backup cluster active"
+        alarm = ""
         if recorded:
             reason += ", restoring the count recorded at pause"
         elif service.paused_tag is not None:
-            reason += f", recorded count unusable ({service.paused_tag!r})"
+            reason += f", recorded count unusable ({_quoted(service.paused_tag)})"
+            alarm = (
+                f"the paused-count tag {PAUSED_COUNT_TAG} on {arn} holds "
+                f"{_quoted(service.paused_tag)}, not a count from 1 to RESUME_COUNT_MAX="
+                f"{policy.resume_count_max} in ASCII digits: not trusted, resuming to "
+                f"RESUME_COUNT={resume_count}"
+            )
         return Decision(
-            Verb.RESUME, reason, f"desired 0 -> {count}", (SetDesiredCount(count), *forget)
+            Verb.RESUME,
+            reason,
+            f"desired 0 -> {count}",
+            (SetDesiredCount(count), *forget),
+            alarm=alarm,
         )
     if service.paused_tag is not None:
         # Running and a record left: the controller stopped between scaling up and untagging,
@@ -246,6 +279,11 @@ def _service(service: Service, active: bool, resume_count: int) -> Decision:
         reason = "no backup cluster active, already running"
         return Decision(Verb.TIDY, reason, change, (ForgetPausedCount(arn),))
     return Decision(Verb.HOLD, "no backup cluster active, already running")
+
+
+def _quoted(value: str, limit: int = 40) -> str:
+    """A tag value as a log line shows it: escaped, and short even when it is not."""
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} chars)"
 
 
 def _tables(

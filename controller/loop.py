@@ -55,7 +55,7 @@ class Controller:
         # Ages of backups are counted on the wall clock, as AWS reports their start times.
         self.wall = wall
         self.sources = sources.configured(config)
-        self.policy = Policy(config.resume_count, config.resume_delay)
+        self.policy = Policy(config.resume_count, config.resume_delay, config.resume_count_max)
         # RESUME_DELAY counts from the start until a backup is seen: a restart during the
         # delay waits a whole delay again, which errs on the side of staying paused.
         self.last_backup = clock()
@@ -75,12 +75,15 @@ class Controller:
         blind = (c.ecs_mode and seen.service is None) or (c.native_mode and seen.targets is None)
         failed = any(outcome.failed for _, outcome in done)
         ok = not (plan.fault or failed or blind)
-        level = logging.ERROR if plan.fault or failed else logging.INFO
+        for decision in plan.decisions:
+            if decision.alarm:
+                log.error("%s", decision.alarm)
         for message, about in report.stuck(c, seen):
             # A stuck backup is an ERROR, not a failed tick: a restart would not fix it.
             log.error(message, extra={"fields": about})
+        level = logging.INFO if ok else logging.ERROR
         fields = report.fields(c, seen, done, ok)
-        log.log(level, report.line(c, seen, done), extra={"fields": fields})
+        log.log(level, report.line(c, seen, done, ok), extra={"fields": fields})
         return ok
 
     def observe(self) -> Observed:

@@ -17,9 +17,11 @@ from controller.decide import Decision, Observed, Verb, age
 Done = Sequence[tuple[Decision, Outcome]]
 
 
-def line(config: Config, seen: Observed, done: Done) -> str:
+def line(config: Config, seen: Observed, done: Done, ok: bool = True) -> str:
     action = "; ".join(_shown(d, outcome) for d, outcome in done) or "no change"
-    return f"{summary(config, seen)} | action: {action}"
+    # A word to grep for: a failed tick is not always a failed call (a service not seen).
+    failed = "" if ok else " | ok=false"
+    return f"{summary(config, seen)} | action: {action}{failed}"
 
 
 def summary(config: Config, seen: Observed) -> str:
@@ -99,9 +101,9 @@ def _backup_field(backup: Backup, at: datetime | None) -> dict[str, Any]:
 
 
 def _shown(decision: Decision, outcome: Outcome) -> str:
-    if not decision.steps or outcome.status is Status.DONE:
+    if not decision.steps:
         return decision.describe()
-    if outcome.status is Status.SKIPPED:
+    if outcome.status in (Status.DONE, Status.SKIPPED):
         return decision.describe(outcome.detail)
     word = "FAILED:" if outcome.failed else outcome.status.value
     return f"{decision.verb.value}: {decision.change} {word} {outcome.detail}"
@@ -134,8 +136,10 @@ def fields(config: Config, seen: Observed, done: Done, ok: bool) -> dict[str, An
         if seen.targets is not None:
             tick["tables"]["targets"] = len(seen.targets)
             tick["tables"]["suspended"] = sum(1 for t in seen.targets if t.suspended)
-    changes = [d for d, _ in done if d.steps]
-    tick["action"] = changes[0].verb.value if changes else Verb.HOLD.value
+    # Every kind of change the tick made, in order ("pause", "resume, tidy"); the details
+    # are in `decisions`.
+    verbs = dict.fromkeys(d.verb.value for d, _ in done if d.steps)
+    tick["action"] = ", ".join(verbs) or Verb.HOLD.value
     tick["decisions"] = [
         {
             "verb": d.verb.value,
@@ -154,6 +158,6 @@ def _outcome_field(outcome: Outcome) -> str:
     if outcome.status is Status.SKIPPED:
         return "dry run"
     if outcome.status is Status.DONE:
-        return "done"
+        return f"done, {outcome.detail}" if outcome.detail else "done"
     word = "FAILED:" if outcome.failed else outcome.status.value
     return f"{word} {outcome.detail}"

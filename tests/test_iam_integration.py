@@ -193,3 +193,35 @@ def test_without_the_emr_permission_the_controller_stays_fail_safe(deployment: D
     assert "<?xml" not in error
     assert f"service {d.cluster}/{d.service}: desired=0" in result.stderr, "ECS still readable"
     assert "EMR state unknown, changing nothing" in result.stderr
+
+
+def test_with_the_original_images_role_a_backup_still_pauses_the_autoscaler(
+    deployment: Deployment,
+) -> None:
+    """The original image's role has no ecs:TagResource/UntagResource: pause without the record,
+    resume to RESUME_COUNT, and say which actions to add."""
+    d = deployment
+    d.world.create_service(d.cluster, d.service, desired=2)
+    backup = d.world.start_cluster(f"{PREFIX}original")
+    policy = as_moto_checks_it(deployed_policy(d.cluster, d.service))
+    for statement in policy["Statement"]:
+        if isinstance(statement["Action"], list):
+            statement["Action"] = [
+                a for a in statement["Action"] if a not in ("ecs:TagResource", "ecs:UntagResource")
+            ]
+    d.create_user(policy)
+
+    paused = d.stack.run("--once", RESUME_COUNT="2")
+
+    assert paused.returncode == 0, paused.stderr
+    assert d.desired() == 0
+    error = next(line for line in paused.stderr.splitlines() if "could not record" in line)
+    assert "AccessDenied" in error and "not authorized to perform: ecs:TagResource" in error
+    assert "Fix: add ecs:TagResource and ecs:UntagResource on the service" in error
+
+    d.world.terminate_cluster(backup)
+    resumed = d.stack.run("--once", RESUME_COUNT="2")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert d.desired() == 2
+    assert "ecs untag-resource" not in d.stack.operations()

@@ -1,5 +1,5 @@
 """deploy/iam-policy-native-autoscaling.json is enough for the native mode, and a denied
-record write changes nothing: moto checks every call against IAM here.
+record write still suspends (with an ERROR): moto checks every call against IAM here.
 
 moto checks actions, not resources or conditions (it sees every resource as "*"), so the
 statements are loaded with their Resource widened to "*" and their Condition dropped: what
@@ -78,7 +78,7 @@ def iam_server() -> Iterator[MotoServer]:
         yield server
 
 
-def test_native_policy_is_enough_and_a_denied_record_changes_nothing(
+def test_native_policy_is_enough_and_a_denied_record_still_suspends(
     iam_server: MotoServer, tmp_path: Path
 ) -> None:
     policy = json.loads(POLICY.read_text())
@@ -112,13 +112,6 @@ def test_native_policy_is_enough_and_a_denied_record_changes_nothing(
             check=False,
         )
 
-    denied = run(no_tagging)
-
-    assert denied.returncode == 1
-    assert "AccessDenied" in denied.stderr
-    assert "pause: table orders-eu, 4 of 4 scalable targets FAILED" in denied.stderr
-    assert all(not flags for flags in world.suspended().values()), "no record, no change"
-
     paused = run(controller)
 
     assert paused.returncode == 0, paused.stderr
@@ -130,3 +123,23 @@ def test_native_policy_is_enough_and_a_denied_record_changes_nothing(
     assert resumed.returncode == 0, resumed.stderr
     assert all(not flags for flags in world.suspended().values())
     assert world.table_tags("orders-eu") == {}
+
+    # Without the record the backup still never runs with the auto scaling active.
+    cluster_id = world.start_cluster(f"{PREFIX}2")
+    denied = run(no_tagging)
+
+    assert denied.returncode == 0, denied.stderr
+    assert all(flags == set(SUSPENDED_FLAGS) for flags in world.suspended().values())
+    error = next(line for line in denied.stderr.splitlines() if "could not record" in line)
+    assert " ERROR " in error and "AccessDenied" in error
+    assert "add dynamodb:TagResource" in error
+    assert "will NOT resume the auto scaling of this table" in error
+    assert "table/orders-eu/index/by-date WriteCapacityUnits" in error
+    assert "without a record (AccessDenied)" in denied.stderr
+
+    # As the ERROR said: after the backup nothing it cannot prove it suspended is resumed.
+    world.terminate_cluster(cluster_id)
+    after = run(no_tagging)
+
+    assert after.returncode == 0, after.stderr
+    assert all(flags == set(SUSPENDED_FLAGS) for flags in world.suspended().values())

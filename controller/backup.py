@@ -2,13 +2,29 @@
 
 The rule takes these and nothing source-specific, so a new kind of bulk reader (a Glue job
 run, a Spark job on EMR Serverless, ...) adds a module that yields Backups, not a branch in
-the rule.
+the rule. The reading of list entries is shared here so that every source is total in the
+same way: one entry that cannot be read makes the answer unknown only if it could match.
 """
 
 from __future__ import annotations
 
+import math
+import reprlib
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+from typing import Any, Protocol, TypeVar
+
+from controller.aws import AwsError, Runner, UnexpectedOutput
+from controller.config import Config
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+# The most items (Glue jobs, virtual clusters, applications) a source queries one by one in
+# a tick. More than this makes that source's answer unknown rather than the tick slow and
+# its memory large: one CLI process per item, each about 60 MiB.
+MAX_FAN_OUT = 20
 
 
 @dataclass(frozen=True)
@@ -22,4 +38,146 @@ class Backup:
     started: datetime | None = None
 
     def __str__(self) -> str:
-        return f"{self.name} ({self.id}, {self.state})"
+        return f"{self.kind} {self.name} ({self.id}, {self.state})"
+
+
+class Each(Protocol):
+    """Run `call` on every item, concurrently where it can; results in the items' order."""
+
+    def __call__(self, call: Callable[[T], R], items: Sequence[T], /) -> list[R]: ...
+
+
+def one_by_one(call: Callable[[T], R], items: Sequence[T], /) -> list[R]:
+    return [call(item) for item in items]
+
+
+# What a source module offers: every matching active backup it sees, or an AwsError.
+Find = Callable[[Runner, Config, Each], tuple[Backup, ...]]
+
+
+@dataclass(frozen=True)
+class Shape:
+    """Where a source's list entries keep what a Backup needs: a path of keys for each."""
+
+    kind: str
+    id: tuple[str, ...]
+    name: tuple[str, ...]
+    state: tuple[str, ...]
+    started: tuple[str, ...]
+    # True when AWS lets an entry have no name (EMR on EKS, EMR Serverless job runs): such an
+    # entry cannot start with a prefix. Otherwise a missing name is unreadable output.
+    unnamed: bool = False
+
+
+_MISSING = object()
+
+
+def dig(doc: object, path: Sequence[str]) -> object:
+    """The value at `path`, or _MISSING when a step is absent or not an object."""
+    for key in path:
+        if not isinstance(doc, dict) or key not in doc:
+            return _MISSING
+        doc = doc[key]
+    return doc
+
+
+def listed(doc: object, key: str, command: str) -> list[Any]:
+    items = doc.get(key) if isinstance(doc, dict) else None
+    if not isinstance(items, list):
+        raise UnexpectedOutput(command, f"no {key!r} list in the output")
+    return items
+
+
+def matching(
+    items: Sequence[object],
+    shape: Shape,
+    prefix: str,
+    states: Collection[str],
+    command: str,
+) -> tuple[Backup, ...]:
+    """The entries whose name starts with `prefix` (literal, case-sensitive) in one of
+    `states`. An entry that cannot be read is skipped when what can be read shows that it
+    does not match; when it might match, the whole answer is unknown (UnexpectedOutput)."""
+    found = []
+    for index, item in enumerate(items):
+        name = dig(item, shape.name)
+        if (name is _MISSING or name is None) and shape.unnamed and isinstance(item, dict):
+            continue
+        if not isinstance(name, str):
+            raise _unreadable(command, shape, index, "name", name)
+        if not name.startswith(prefix):
+            continue
+        state = dig(item, shape.state)
+        if not isinstance(state, str):
+            raise _unreadable(command, shape, index, "state", state)
+        if state not in states:
+            continue
+        ident = dig(item, shape.id)
+        if not isinstance(ident, str):
+            raise _unreadable(command, shape, index, "id", ident)
+        started = dig(item, shape.started)
+        found.append(
+            Backup(
+                shape.kind, ident, name, state, None if started is _MISSING else timestamp(started)
+            )
+        )
+    return tuple(found)
+
+
+def ids(items: Sequence[object], key: str, state: str, command: str, what: str) -> list[str]:
+    """The `key` of every entry in `state` (a virtual cluster, an application): each could
+    hold a matching run, so an entry that cannot be read makes the answer unknown unless its
+    state is readable and another one."""
+    found = []
+    for index, item in enumerate(items):
+        ident, current = dig(item, (key,)), dig(item, ("state",))
+        if isinstance(current, str) and current != state:
+            continue  # whatever else it says, it is not one to query
+        if not isinstance(current, str) or not isinstance(ident, str):
+            raise UnexpectedOutput(command, f"{what} entry {index} cannot be read: {brief(item)}")
+        found.append(ident)
+    return found
+
+
+def bounded(items: Sequence[T], what: str, command: str) -> Sequence[T]:
+    """`items` if there are few enough to query one by one each tick; otherwise unknown."""
+    if len(items) > MAX_FAN_OUT:
+        raise AwsError(
+            command,
+            "TooManyToQuery",
+            f"{len(items)} {what}; at most {MAX_FAN_OUT} are queried per tick",
+            retryable=False,
+        )
+    return items
+
+
+def timestamp(value: object) -> datetime | None:
+    """CLI v1 prints epoch seconds as a number, v2 an ISO 8601 string; both become UTC.
+    Anything else, or a time out of range, is an unknown time (None), not an error."""
+    try:
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            if not math.isfinite(value):
+                return None
+            return datetime.fromtimestamp(value, tz=timezone.utc)
+        if isinstance(value, str):
+            parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            if parsed.tzinfo is None:
+                return parsed.replace(tzinfo=timezone.utc)
+            return parsed.astimezone(timezone.utc)
+    except (ValueError, OverflowError, OSError):
+        return None
+    return None
+
+
+def _unreadable(
+    command: str, shape: Shape, index: int, field: str, value: object
+) -> UnexpectedOutput:
+    shown = "missing" if value is _MISSING else brief(value)
+    return UnexpectedOutput(
+        command, f"{shape.kind} entry {index} might match but its {field} cannot be read: {shown}"
+    )
+
+
+def brief(value: object) -> str:
+    # reprlib bounds the work too, not only the text: an entry may be huge or deep.
+    return reprlib.repr(value)

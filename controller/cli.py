@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from controller import __version__, logs, reap, release, shutdown
+from controller import __version__, logs, reap, release, report, shutdown
 from controller.aws import AwsCli, CliNotRunnable
 from controller.config import PROG, ConfigError, load
 from controller.heartbeat import Heartbeat
-from controller.loop import Controller, run
+from controller.loop import Controller, run, workers
 
 log = logging.getLogger("controller")
 
@@ -88,11 +88,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config.breaker_only:
         paused.append(f"an autoscaler that polls /circuit-breaker on port {config.http_port}")
     log.info(
-        "%s %s: pausing %s while an EMR cluster named %r... is active in %s; %s%s%s",
+        "%s %s: pausing %s while %s is active in %s; %s%s%s",
         PROG,
         __version__,
         " and ".join(paused),
-        config.emr_prefix,
+        report.triggers(config),
         config.emr_region,
         "one tick" if config.once else f"every {config.interval:g}s",
         f", resuming after {config.resume_delay:g}s without one" if config.resume_delay else "",
@@ -107,10 +107,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             config.http_port,
         )
     try:
-        # One worker per query of a tick: EMR, ECS and Application Auto Scaling.
         with (
             served or contextlib.nullcontext(),
-            ThreadPoolExecutor(max_workers=3, thread_name_prefix="query") as pool,
+            ThreadPoolExecutor(max_workers=workers(config), thread_name_prefix="query") as pool,
         ):
             controller = Controller(config, served.counting(aws) if served else aws, pool, stop)
             controller.on_tick = served.after_tick if served else None

@@ -48,6 +48,17 @@ LOG_FORMATS = ("text", "json")
 DEFAULT_HEARTBEAT_FILE = "/tmp/dynamodb-autoscaler-control.heartbeat"  # noqa: S108
 # Every interface, so that a container's published port reaches it.
 DEFAULT_HTTP_ADDRESS = "0.0.0.0"  # noqa: S104
+# The states `aws emr list-clusters --active` means, in the order AWS lists them.
+EMR_ACTIVE_STATES = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING")
+# Each trigger of a pause, with the longest name its service allows: a longer prefix could
+# never match. At least one must be set.
+TRIGGERS = (
+    ("EMR_PREFIX", MAX_PREFIX),
+    ("GLUE_JOB_PREFIX", 255),
+    ("EMR_EKS_JOB_PREFIX", 64),
+    ("EMR_SERVERLESS_JOB_PREFIX", 256),
+)
+MAX_BACKUP_AGE = 7 * 24 * 3600.0  # a week: 0 is the way to say "no bound"
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,13 @@ class Config:
     http_address: str = DEFAULT_HTTP_ADDRESS
     # --release: undo every recorded pause and exit, instead of running the loop.
     release: bool = False
+    # Triggers besides EMR_PREFIX (which is empty when not set); empty means not looked for.
+    glue_job_prefix: str = ""
+    emr_eks_job_prefix: str = ""
+    emr_serverless_job_prefix: str = ""
+    emr_states: tuple[str, ...] = EMR_ACTIVE_STATES
+    # Seconds; 0: a backup holds the pause for as long as it is active.
+    max_backup_age: float = 0.0
 
     @property
     def ecs_mode(self) -> bool:
@@ -109,7 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
             "variables; see the README."
         ),
         epilog=(
-            "required environment: EMR_PREFIX, EMR_REGION, and AUTOSCALER_CLUSTER, "
+            "required environment: EMR_REGION and at least one trigger (EMR_PREFIX, "
+            "GLUE_JOB_PREFIX, EMR_EKS_JOB_PREFIX, EMR_SERVERLESS_JOB_PREFIX), and "
+            "AUTOSCALER_CLUSTER, "
             "AUTOSCALER_REGION, AUTOSCALER_SERVICE (an ECS autoscaler) or "
             "DYNAMODB_TABLE_PREFIX (DynamoDB auto scaling) or both, or only HTTP_PORT "
             "(a circuit breaker that a self-hosted autoscaler polls). "
@@ -256,6 +276,24 @@ class _Reader:
             return choices[0]
         return raw.lower()
 
+    def emr_states(self, name: str, emr: bool) -> tuple[str, ...]:
+        raw = self.env.get(name)
+        if raw is None:
+            return EMR_ACTIVE_STATES
+        if not emr:
+            self.problems.append(f"{name} is set but EMR_PREFIX is not")
+            return EMR_ACTIVE_STATES
+        states = raw.split(",")
+        wrong = [s for s in states if s not in EMR_ACTIVE_STATES]
+        if wrong:
+            self.problems.append(
+                f"{name} must be a comma-separated list of the active EMR cluster states "
+                f"{', '.join(EMR_ACTIVE_STATES)}; not among them: {', '.join(map(_shown, wrong))}"
+            )
+            return EMR_ACTIVE_STATES
+        # AWS's order, once each: the query and the log then read the same however written.
+        return tuple(s for s in EMR_ACTIVE_STATES if s in states)
+
     def heartbeat_file(self, name: str) -> str:
         path = self.env.get(name) or DEFAULT_HEARTBEAT_FILE
         if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
@@ -314,7 +352,14 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     args = build_parser().parse_args(argv)
     read = _Reader(env)
     # Prefixes never reach the CLI: they are compared with names in Python.
-    emr_prefix = read.literal("EMR_PREFIX", MAX_PREFIX, cli_argument=False)
+    prefixes = {
+        name: read.literal(name, maximum, cli_argument=False) if name in env else ""
+        for name, maximum in TRIGGERS
+    }
+    if not any(name in env for name, _ in TRIGGERS):
+        names = ", ".join(name for name, _ in TRIGGERS)
+        read.problems.append(f"no trigger of a pause is set: set at least one of {names}")
+    emr_prefix = prefixes["EMR_PREFIX"]
     emr_region = read.region("EMR_REGION")
     table_prefix = (
         read.literal("DYNAMODB_TABLE_PREFIX", MAX_TABLE_NAME, cli_argument=False)
@@ -373,6 +418,13 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         http_port=read.port("HTTP_PORT"),
         http_address=read.address("HTTP_ADDRESS"),
         release=args.release,
+        glue_job_prefix=prefixes["GLUE_JOB_PREFIX"],
+        emr_eks_job_prefix=prefixes["EMR_EKS_JOB_PREFIX"],
+        emr_serverless_job_prefix=prefixes["EMR_SERVERLESS_JOB_PREFIX"],
+        emr_states=read.emr_states("EMR_STATES", "EMR_PREFIX" in env),
+        max_backup_age=read.number(
+            "MAX_BACKUP_AGE", env.get("MAX_BACKUP_AGE"), 0.0, 0, MAX_BACKUP_AGE, zero=True
+        ),
     )
     if config.resume_count > config.resume_count_max:
         # A record above RESUME_COUNT_MAX is refused for RESUME_COUNT: that must be trusted.

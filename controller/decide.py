@@ -12,6 +12,7 @@ import re
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import datetime
 
 from controller.backup import Backup
 from controller.ecs import PAUSED_COUNT_TAG, Service
@@ -121,7 +122,8 @@ class Observed:
     """One tick's view of the world. A part that is None was not asked about (its mode is
     off) or could not be read: the rule then leaves it alone."""
 
-    # The matching active clusters, or None when the EMR query failed.
+    # The matching active backups that hold the pause (see holding), or None when a query
+    # of one of the sources failed.
     backups: Sequence[Backup] | None
     service: Service | None = None
     targets: Sequence[Target] | None = None
@@ -130,6 +132,13 @@ class Observed:
     # Seconds on a monotonic clock: now, and when a matching cluster was last seen active.
     now: float = 0.0
     last_backup: float = 0.0
+    # Matching backups active for longer than MAX_BACKUP_AGE: they no longer hold the pause.
+    # Known even when another source's query failed.
+    stuck: Sequence[Backup] = ()
+    # The sources whose query failed ("EMR", "Glue", ...), when backups is None.
+    unknown: Sequence[str] = ()
+    # The wall-clock time of the observation, which the backups' ages are counted to.
+    at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -138,6 +147,37 @@ class Policy:
     resume_delay: float = 0.0
     # The highest recorded count trusted: anyone with ecs:TagResource can write the record.
     resume_count_max: int = 10
+
+
+def age(backup: Backup, at: datetime | None) -> float | None:
+    """Seconds the backup has been active at `at`, by the start time AWS reports; None when
+    that time is unknown."""
+    if backup.started is None or at is None:
+        return None
+    return (at - backup.started).total_seconds()
+
+
+def holding(
+    backups: Sequence[Backup], at: datetime | None, max_age: float
+) -> tuple[tuple[Backup, ...], tuple[Backup, ...]]:
+    """Split matching active backups into those that hold the pause and those active for
+    longer than `max_age` seconds (0: no bound), which no longer do. A backup whose age is
+    unknown holds it: the bound cannot apply to what cannot be measured."""
+    held: list[Backup] = []
+    stuck: list[Backup] = []
+    for backup in backups:
+        seconds = age(backup, at)
+        too_old = max_age > 0 and seconds is not None and seconds > max_age
+        (stuck if too_old else held).append(backup)
+    return tuple(held), tuple(stuck)
+
+
+def oldest_age(seen: Observed) -> float | None:
+    """Seconds the oldest matching active backup has been active, whether it holds the pause
+    or is stuck; None when there is none with a known age (for metrics)."""
+    ages = [age(b, seen.at) for b in (*(seen.backups or ()), *seen.stuck)]
+    known = [a for a in ages if a is not None]
+    return max(known) if known else None
 
 
 def records_needed(backups: Sequence[Backup] | None, targets: Sequence[Target]) -> list[str]:
@@ -156,7 +196,8 @@ def decide(seen: Observed, policy: Policy = Policy()) -> Plan:
     if seen.backups is None:
         # Never resume blind: if a backup is running and we cannot see it, resuming would
         # let the autoscaler fight the backup for capacity.
-        unknown = Decision(Verb.HOLD, "EMR state unknown, changing nothing", fault=True)
+        which = " and ".join(seen.unknown) or "backup"
+        unknown = Decision(Verb.HOLD, f"{which} state unknown, changing nothing", fault=True)
         return Plan((*decisions, unknown))
     active = bool(seen.backups)
     if seen.service is not None and not decisions:

@@ -7,14 +7,15 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
+from datetime import datetime, timezone
 from typing import TypeVar
 
-from controller import ecs, emr, native, report
+from controller import ecs, native, report, sources
 from controller.act import Actor
 from controller.aws import AwsError, CliNotRunnable, Interrupted, Runner
 from controller.backup import Backup
 from controller.config import Config
-from controller.decide import Observed, Policy, decide, records_needed
+from controller.decide import Observed, Policy, decide, holding, records_needed
 from controller.native import Record, Target
 
 log = logging.getLogger(__name__)
@@ -22,6 +23,20 @@ T = TypeVar("T")
 # Told about each tick that got to a decision: what it saw, did, whether it completed, and
 # how many seconds it took (the HTTP server's metrics and circuit breaker).
 OnTick = Callable[[Observed, report.Done, bool, float], None]
+R = TypeVar("R")
+
+
+def workers(config: Config) -> int:
+    """Threads for a tick: one per query, so that they all run at once, and two more for
+    the one-by-one calls of the sources that make them (Glue jobs, virtual clusters,
+    applications). A source waiting on its own calls holds a thread, so there must always
+    be more threads than such sources, or they could wait on each other for ever."""
+    queries = len(sources.configured(config)) + config.ecs_mode + config.native_mode
+    return max(3, queries + (2 if sources.fans_out(config) else 0))
+
+
+def _utc_now() -> datetime:
+    return datetime.now(timezone.utc)
 
 
 class Controller:
@@ -32,12 +47,17 @@ class Controller:
         pool: Executor,
         stop: threading.Event | None = None,
         clock: Callable[[], float] = time.monotonic,
+        *,
+        wall: Callable[[], datetime] = _utc_now,
     ) -> None:
         self.config = config
         self.run = run
         self.pool = pool
         self.stop = stop or threading.Event()
         self.clock = clock
+        # Ages of backups are counted on the wall clock, as AWS reports their start times.
+        self.wall = wall
+        self.sources = sources.configured(config)
         self.policy = Policy(config.resume_count, config.resume_delay, config.resume_count_max)
         # RESUME_DELAY counts from the start until a backup is seen: a restart during the
         # delay waits a whole delay again, which errs on the side of staying paused.
@@ -63,6 +83,9 @@ class Controller:
         for decision in plan.decisions:
             if decision.alarm:
                 log.error("%s", decision.alarm)
+        for message, about in report.stuck(c, seen):
+            # A stuck backup is an ERROR, not a failed tick: a restart would not fix it.
+            log.error(message, extra={"fields": about})
         level = logging.INFO if ok else logging.ERROR
         fields = report.fields(c, seen, done, ok)
         log.log(level, report.line(c, seen, done, ok), extra={"fields": fields})
@@ -74,7 +97,7 @@ class Controller:
         """Ask AWS about everything the rule looks at; a part that could not be read is None."""
         c = self.config
         # The queries are independent and each costs a CLI start-up, so run them together.
-        clusters = self.pool.submit(emr.list_active, self.run, c.emr_region)
+        finds = [(s.name, self.pool.submit(s.find, self.run, c, self._each)) for s in self.sources]
         service = (
             self.pool.submit(
                 ecs.describe,
@@ -91,10 +114,19 @@ class Controller:
             if c.native_mode
             else None
         )
-        backups = _result(clusters, "EMR query")
+        seen: list[Backup] = []
+        unknown = []
+        for name, future in finds:
+            backups = _result(future, f"{name} query")
+            if backups is None:
+                unknown.append(name)
+            else:
+                seen += backups
         current = _result(service, "ECS query")
         found = _result(targets, "Application Auto Scaling query")
-        matching = None if backups is None else emr.matching(backups, c.emr_prefix)
+        at = self.wall()
+        held, stuck = holding(seen, at, c.max_backup_age)
+        matching = None if unknown else held
         now = self.clock()
         if matching:
             self.last_backup = now
@@ -105,7 +137,15 @@ class Controller:
             records=self._records(matching, found),
             now=now,
             last_backup=self.last_backup,
+            stuck=stuck,
+            unknown=tuple(unknown),
+            at=at,
         )
+
+    def _each(self, call: Callable[[T], R], items: Sequence[T], /) -> list[R]:
+        """A source's one-by-one calls, all at once on the pool (see workers)."""
+        futures = [self.pool.submit(call, item) for item in items]
+        return [future.result() for future in futures]
 
     def _records(
         self, backups: Sequence[Backup] | None, targets: Sequence[Target] | None

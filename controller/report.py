@@ -6,11 +6,13 @@ One place for the wording, so that what an operator greps for changes only here.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from controller.act import Outcome, Status
-from controller.config import Config
-from controller.decide import Decision, Observed, Verb
+from controller.backup import Backup
+from controller.config import EMR_ACTIVE_STATES, Config
+from controller.decide import Decision, Observed, Verb, age
 
 Done = Sequence[tuple[Decision, Outcome]]
 
@@ -25,8 +27,14 @@ def line(config: Config, seen: Observed, done: Done, ok: bool = True) -> str:
 def summary(config: Config, seen: Observed) -> str:
     c = config
     backups = seen.backups
-    shown = "unknown" if backups is None else ", ".join(map(str, backups)) or "none active"
+    if backups is None:
+        shown = f"unknown ({' and '.join(seen.unknown) or 'a'} query failed)"
+    else:
+        shown = ", ".join(_backup(c, b, seen.at) for b in backups) or "none active"
     parts = [f"backups: {shown}"]
+    if seen.stuck:
+        stuck = ", ".join(_backup(c, b, seen.at) for b in seen.stuck)
+        parts.append(f"too old to hold the pause (MAX_BACKUP_AGE {c.max_backup_age:g}s): {stuck}")
     if c.ecs_mode:
         target = f"{c.autoscaler_cluster}/{c.autoscaler_service}"
         parts.append(f"service {target}: {seen.service or 'unknown'}")
@@ -37,6 +45,59 @@ def summary(config: Config, seen: Observed) -> str:
             state = f"{len(seen.targets)} scalable targets, {suspended} suspended"
         parts.append(f"tables {c.dynamodb_table_prefix}*: {state}")
     return " | ".join(parts)
+
+
+def triggers(config: Config) -> str:
+    """What holds the pause, in words, for the start-up line."""
+    c = config
+    named = []
+    if c.emr_prefix:
+        states = "" if c.emr_states == EMR_ACTIVE_STATES else f" in state {'/'.join(c.emr_states)}"
+        named.append(f"an EMR cluster named {c.emr_prefix!r}...{states}")
+    if c.glue_job_prefix:
+        named.append(f"a Glue job run named {c.glue_job_prefix!r}...")
+    if c.emr_eks_job_prefix:
+        named.append(f"an EMR on EKS job run named {c.emr_eks_job_prefix!r}...")
+    if c.emr_serverless_job_prefix:
+        named.append(f"an EMR Serverless job run named {c.emr_serverless_job_prefix!r}...")
+    bound = f" (for at most {c.max_backup_age:g}s each)" if c.max_backup_age else ""
+    return " or ".join(named) + bound
+
+
+def stuck(config: Config, seen: Observed) -> list[tuple[str, dict[str, Any]]]:
+    """One ERROR line per backup too old to hold the pause, with its fields for JSON."""
+    lines = []
+    for backup in seen.stuck:
+        seconds = age(backup, seen.at) or 0.0
+        message = (
+            f"stuck backup: {backup.kind} {backup.name} ({backup.id}, {backup.state}) has been "
+            f"active for {seconds:.0f}s, longer than MAX_BACKUP_AGE ({config.max_backup_age:g}s); "
+            "it no longer holds the pause: end it, or raise MAX_BACKUP_AGE if it is a backup"
+        )
+        lines.append((message, {"stuck_backup": _backup_field(backup, seen.at)}))
+    return lines
+
+
+def _backup(config: Config, backup: Backup, at: datetime | None) -> str:
+    if not config.max_backup_age:
+        return str(backup)
+    seconds = age(backup, at)
+    shown = (
+        "age unknown, MAX_BACKUP_AGE cannot apply" if seconds is None else f"active {seconds:.0f}s"
+    )
+    return f"{backup.kind} {backup.name} ({backup.id}, {backup.state}, {shown})"
+
+
+def _backup_field(backup: Backup, at: datetime | None) -> dict[str, Any]:
+    seconds = age(backup, at)
+    return {
+        "kind": backup.kind,
+        "name": backup.name,
+        "id": backup.id,
+        "state": backup.state,
+        "started": backup.started.isoformat() if backup.started else None,
+        "age_s": None if seconds is None else round(seconds, 3),
+    }
 
 
 def _shown(decision: Decision, outcome: Outcome) -> str:
@@ -51,10 +112,14 @@ def _shown(decision: Decision, outcome: Outcome) -> str:
 def fields(config: Config, seen: Observed, done: Done, ok: bool) -> dict[str, Any]:
     """The tick as structured data, for LOG_FORMAT=json."""
     c = config
+    # "backups" hold the pause (None: unknown, "unknown_sources" says why); "stuck_backups"
+    # are active but older than MAX_BACKUP_AGE.
     tick: dict[str, Any] = {
         "backups": None
         if seen.backups is None
-        else [{"name": b.name, "id": b.id, "state": b.state} for b in seen.backups]
+        else [_backup_field(b, seen.at) for b in seen.backups],
+        "stuck_backups": [_backup_field(b, seen.at) for b in seen.stuck],
+        "unknown_sources": list(seen.unknown),
     }
     if c.ecs_mode:
         tick["service"] = {"cluster": c.autoscaler_cluster, "name": c.autoscaler_service}

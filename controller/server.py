@@ -21,6 +21,7 @@ from controller import __version__, breaker, health
 from controller.aws import Runner
 from controller.config import PROG, Config
 from controller.decide import Observed
+from controller.heartbeat import Beat
 from controller.metrics import CONTENT_TYPE, Metrics
 from controller.report import Done
 
@@ -55,7 +56,7 @@ class Endpoints:
         self.wall = wall
         # An answer older than a heartbeat is stale: the loop has stopped judging, and a
         # backup may have started since, so the breaker falls back to "wait".
-        self.limit = health.Beat(0.0, config.interval, config.call_timeout).limit
+        self.limit = Beat(0.0, config.interval, config.call_timeout).limit
         self._lock = threading.Lock()
         self._answer = breaker.NO_TICK
         self._when: float | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import compileall
 import contextlib
+import itertools
 import json
 import os
 import platform
@@ -46,8 +47,16 @@ from tests.support.moto import (
     executable,
     free_port,
 )
+from tests.support.sources import Sources
 
 FAKE_AWS = ROOT / "tests" / "support" / "fake_aws.py"
+# Each source of backups and the setting that turns it on, for the per-combination report.
+SOURCE_SETTINGS = {
+    "EMR": ("EMR_PREFIX", PREFIX),
+    "Glue": ("GLUE_JOB_PREFIX", "dynamodb-export-"),
+    "EKS": ("EMR_EKS_JOB_PREFIX", "spark-dynamodb-"),
+    "Serverless": ("EMR_SERVERLESS_JOB_PREFIX", "serverless-dynamodb-"),
+}
 
 # A bare Python doing what the controller must at the least: import sh, make the two calls.
 BARE = """
@@ -244,6 +253,44 @@ class Bench:
         subprocess.run([self.controller, "--once"], env=env, check=True, capture_output=True)
         return len(calls.read_text().splitlines())
 
+    def per_source(self, moto: MotoServer, rounds: int) -> list[dict[str, Any]]:
+        """Steady ticks (nothing to change) for every combination of sources: CLI calls and
+        --once wall time. Each source has one item to query one by one: a matching Glue job
+        with a finished run, a running virtual cluster, a started application with a
+        finished run."""
+        sources = Sources(moto.url)
+        sources.start_glue_run(f"{SOURCE_SETTINGS['Glue'][1]}orders")  # finishes at once
+        sources.virtual_cluster()
+        # moto answers list-job-runs of an application with no run at all "does not exist".
+        sources.start_serverless_run(sources.started_application(), "unrelated")  # finished
+        base = {k: v for k, v in self.env.items() if k != "EMR_PREFIX"}
+        found = []
+        for size in range(1, len(SOURCE_SETTINGS) + 1):
+            for combination in itertools.combinations(SOURCE_SETTINGS, size):
+                env = {**base, **dict(SOURCE_SETTINGS[name] for name in combination)}
+                calls = self.tmp / "calls.jsonl"
+                calls.unlink(missing_ok=True)
+                recorded = {"AWS_CLI": str(FAKE_AWS), "FAKE_AWS_CALLS": str(calls)}
+                env_recorded = {**env, **recorded, "FAKE_AWS_REAL": self.aws}
+                done = subprocess.run(
+                    [self.controller, "--once"],
+                    env=env_recorded,
+                    capture_output=True,
+                    text=True,
+                    check=False,
+                )
+                if done.returncode:
+                    raise SystemExit(f"{combination}: the tick failed:\n{done.stderr}")
+                walls = [timed([self.controller, "--once"], env) for _ in range(rounds)]
+                found.append(
+                    {
+                        "sources": "+".join(combination),
+                        "calls": len(calls.read_text().splitlines()),
+                        "wall_s": spread(walls),
+                    }
+                )
+        return found
+
     def long_loop(self, ticks: int, interval: float, http_port: int = 0) -> dict[str, Any]:
         """Run the loop for `ticks` ticks, sampling its own state all along.
 
@@ -338,7 +385,7 @@ def _calls(metrics: str) -> dict[str, float]:
     return found
 
 
-def run(rounds: int, ticks: int, interval: float) -> dict[str, Any]:
+def run(rounds: int, ticks: int, interval: float, source_rounds: int = 3) -> dict[str, Any]:
     # Bytecode for the package, as pip writes it when it installs into the image: without it
     # (PYTHONDONTWRITEBYTECODE, a fresh checkout) every start would compile the sources anew.
     compileall.compile_dir(ROOT / "controller", quiet=1)
@@ -374,6 +421,7 @@ def run(rounds: int, ticks: int, interval: float) -> dict[str, Any]:
         steady_calls_http = bench.calls_per_tick(lambda: None, HTTP_PORT=str(free_port()))
         http_usage = bench.own_usage(HTTP_PORT=str(free_port()), HTTP_ADDRESS="127.0.0.1")
         http_loop = bench.long_loop(ticks, interval, http_port=free_port())
+        by_source = bench.per_source(moto, source_rounds) if source_rounds else []
 
     tick, base = spread(tick_times), spread(base_times)
     instant, bare = spread(once_instant), spread(bare_instant)
@@ -410,6 +458,7 @@ def run(rounds: int, ticks: int, interval: float) -> dict[str, Any]:
             "once_own_cpu_ms": 1000 * http_usage["cpu"],
             "loop": http_loop,
         },
+        "sources": by_source,
     }
 
 
@@ -463,18 +512,33 @@ def table(result: dict[str, Any]) -> str:
     metrics = hloop["metrics"]
     reads = metrics.get("emr list-clusters", 0) + metrics.get("ecs describe-services", 0)
     rows += [
-        ("HTTP_PORT: steady tick CLI calls (fake CLI / /metrics)",
-         f"{http['steady_cli_calls']} / {reads / max(1, metrics.get('ticks', 0)):.2f} "
-         f"per tick over {metrics.get('ticks', 0):.0f} ticks"),
-        ("HTTP_PORT: loop tick wall, median, without -> with",
-         f"{loop['tick_wall_s']['median']:.3f} -> {hloop['tick_wall_s']['median']:.3f} s "
-         f"(stdev {loop['tick_wall_s']['stdev']:.3f} / {hloop['tick_wall_s']['stdev']:.3f})"),
-        (f"HTTP_PORT: loop own CPU per tick, without -> with ({hloop['scrapes']} scrapes)",
-         f"{loop['own_cpu_ms_per_tick']:.1f} -> {hloop['own_cpu_ms_per_tick']:.1f} ms"),
-        ("HTTP_PORT: --once own peak RSS, without -> with",
-         f"{result['once_own_peak_rss_mib']:.1f} -> {http['once_own_peak_rss_mib']:.1f} MiB"),
-        ("HTTP_PORT: loop peak RSS late window, without -> with",
-         f"{late['rss_mib']:.1f} -> {hloop['late']['rss_mib']:.1f} MiB"),
+        (
+            "HTTP_PORT: steady tick CLI calls (fake CLI / /metrics)",
+            f"{http['steady_cli_calls']} / {reads / max(1, metrics.get('ticks', 0)):.2f} "
+            f"per tick over {metrics.get('ticks', 0):.0f} ticks",
+        ),
+        (
+            "HTTP_PORT: loop tick wall, median, without -> with",
+            f"{loop['tick_wall_s']['median']:.3f} -> {hloop['tick_wall_s']['median']:.3f} s "
+            f"(stdev {loop['tick_wall_s']['stdev']:.3f} / {hloop['tick_wall_s']['stdev']:.3f})",
+        ),
+        (
+            f"HTTP_PORT: loop own CPU per tick, without -> with ({hloop['scrapes']} scrapes)",
+            f"{loop['own_cpu_ms_per_tick']:.1f} -> {hloop['own_cpu_ms_per_tick']:.1f} ms",
+        ),
+        (
+            "HTTP_PORT: --once own peak RSS, without -> with",
+            f"{result['once_own_peak_rss_mib']:.1f} -> {http['once_own_peak_rss_mib']:.1f} MiB",
+        ),
+        (
+            "HTTP_PORT: loop peak RSS late window, without -> with",
+            f"{late['rss_mib']:.1f} -> {hloop['late']['rss_mib']:.1f} MiB",
+        ),
+    ]
+    rows += [
+        (f"steady --once tick, {s['sources']}: calls, wall (median)",
+         f"{s['calls']}, {s['wall_s']['median']:.2f} s")
+        for s in result.get("sources", [])
     ]  # fmt: skip
     width = max(len(name) for name, _ in rows)
     return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
@@ -487,9 +551,15 @@ def main() -> int:
     parser.add_argument(
         "--interval", type=float, default=1.0, help="interval of the long loop (above a tick)"
     )
+    parser.add_argument(
+        "--source-rounds",
+        type=int,
+        default=3,
+        help="--once ticks per combination of sources (0: skip that report)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    result = run(args.rounds, args.ticks, args.interval)
+    result = run(args.rounds, args.ticks, args.interval, args.source_rounds)
     print(json.dumps(result, indent=2) if args.json else table(result))
     return 0
 

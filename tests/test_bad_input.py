@@ -298,7 +298,7 @@ def test_a_prefix_with_shell_metacharacters_matches_literally(stack: Stack, tmp_
 
     assert result.returncode == 0, result.stderr
     assert stack.desired() == 0
-    assert f"backups: {prefix}2026-11-23 (" in result.stderr
+    assert f"backups: EMR cluster {prefix}2026-11-23 (" in result.stderr
     assert "backup-1 (" not in result.stderr
     assert not marker.exists()
 

@@ -485,6 +485,8 @@ def test_ecs_deploy_attaches_only_the_policies_of_what_is_configured(
         ],
     }
     (deploy.deploy / "iam-policy-glue.json").write_text(json.dumps(glue))
+    # The real one exists; without it in this copy, the recipe must warn, not fail.
+    (deploy.deploy / "iam-policy-emr-eks.json").unlink(missing_ok=True)
     settings = {
         "EMR_REGION": "eu-west-1",
         "GLUE_JOB_PREFIX": "export-",

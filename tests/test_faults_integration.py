@@ -94,7 +94,7 @@ EMR_FAULTS = [
         # A backup cluster without its state: skipping the entry would read as "none active".
         {"stdout": json.dumps({"Clusters": [{"Id": "j-1", "Name": f"{PREFIX}1"}]})},
         1,
-        "a cluster entry is malformed",
+        "EMR cluster entry 0 might match but its state cannot be read",
         id="missing-fields",
     ),
 ]
@@ -233,7 +233,7 @@ def test_ecs_query_fault_changes_nothing_and_says_it_was_ecs(
     assert "ecs update-service" not in stack.operations()
     assert "ECS query failed" in stderr and shown in stderr
     assert "EMR query failed" not in stderr
-    assert f"backups: {PREFIX}1 (" in stderr, "the EMR side still reports what it saw"
+    assert f"backups: EMR cluster {PREFIX}1 (" in stderr, "the EMR side still reports what it saw"
     assert tick_seconds(stderr) <= bound()
 
 

@@ -25,7 +25,15 @@ def test_every_line_is_a_json_object_with_the_ticks_fields(stack: Stack) -> None
     assert {line["level"] for line in logged} == {"DEBUG", "INFO"}
     (tick,) = [line for line in logged if "action" in line]
     assert tick["time"].endswith("Z")
-    assert tick["backups"] == [{"name": f"{PREFIX}nightly", "id": cluster_id, "state": "WAITING"}]
+    (backup,) = tick["backups"]
+    assert {k: backup[k] for k in ("kind", "name", "id", "state")} == {
+        "kind": "EMR cluster",
+        "name": f"{PREFIX}nightly",
+        "id": cluster_id,
+        "state": "WAITING",
+    }
+    assert backup["started"].endswith("+00:00") and 0 <= backup["age_s"] < 120
+    assert tick["stuck_backups"] == [] and tick["unknown_sources"] == []
     assert tick["service"]["cluster"] == CLUSTER
     assert tick["service"]["name"] == SERVICE
     assert tick["service"]["desired"] == 2

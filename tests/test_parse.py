@@ -9,7 +9,7 @@ import pytest
 
 from controller import ecs, emr
 from controller.aws import AwsError, UnexpectedOutput
-from controller.backup import Backup
+from controller.backup import Backup, timestamp
 
 V1_CLUSTERS = {  # aws-cli 1.x prints epoch seconds
     "Clusters": [
@@ -57,10 +57,18 @@ def test_clusters_parse_the_same_from_both_cli_versions(doc: dict[str, Any]) -> 
         ("2026-11-23T17:35:53.653+01:00", CREATED),
         ("2026-11-23T16:35:53.653", CREATED),  # no zone: the CLI means UTC
         (None, None),
+        # Unreadable or out of range: an unknown time, never an error.
+        ("yesterday", None),
+        (True, None),
+        (10**30, None),
+        (-(10**15), None),
+        (float("inf"), None),
+        ("0001-01-01T00:00:00+05:00", None),
+        ({"at": 0}, None),
     ],
 )
 def test_timestamps(value: Any, expected: datetime | None) -> None:
-    assert emr.parse_timestamp(value) == expected
+    assert timestamp(value) == expected
 
 
 def test_no_clusters() -> None:
@@ -74,15 +82,8 @@ def test_no_clusters() -> None:
         {"Clusters": None},
         {"Clusters": [{"Id": "j-1"}]},
         {"Clusters": [{"Id": "j-1", "Name": "x", "Status": "RUNNING"}]},
-        {
-            "Clusters": [
-                {
-                    "Id": "j-1",
-                    "Name": "x",
-                    "Status": {"State": "RUNNING", "Timeline": {"CreationDateTime": "yesterday"}},
-                }
-            ]
-        },
+        {"Clusters": [{"Id": "j-1", "Name": None, "Status": {"State": "RUNNING"}}]},
+        {"Clusters": ["j-1"]},
     ],
 )
 def test_malformed_cluster_output_is_an_error_not_a_guess(doc: dict[str, Any]) -> None:
@@ -102,9 +103,14 @@ def test_malformed_cluster_output_is_an_error_not_a_guess(doc: dict[str, Any]) -
 def test_matching_is_a_literal_case_sensitive_prefix(
     prefix: str, names: list[str], expected: list[str]
 ) -> None:
-    clusters = [Backup("EMR cluster", f"j-{i}", name, "WAITING") for i, name in enumerate(names)]
+    doc = {
+        "Clusters": [
+            {"Id": f"j-{i}", "Name": name, "Status": {"State": "WAITING"}}
+            for i, name in enumerate(names)
+        ]
+    }
 
-    assert [c.name for c in emr.matching(clusters, prefix)] == expected
+    assert [c.name for c in emr.parse_clusters(doc, prefix)] == expected
 
 
 SERVICE_DOC = {

@@ -1,0 +1,60 @@
+"""Glue job runs: `aws glue list-jobs`, then `get-job-runs` for each job named GLUE_JOB_PREFIX...
+
+The DynamoDB connector of a Glue job spends a share of the table's read capacity
+(`dynamodb.throughput.read.percent`), as an EMR export does.
+"""
+
+from __future__ import annotations
+
+from controller.aws import JsonDict, Runner, UnexpectedOutput
+from controller.backup import Backup, Each, Shape, bounded, brief, listed, matching
+from controller.config import Config
+
+ACTIVE = ("STARTING", "RUNNING", "STOPPING")
+KIND = "Glue job run"
+SHAPE = Shape(
+    kind=KIND,
+    id=("Id",),
+    name=("JobName",),
+    state=("JobRunState",),
+    started=("StartedOn",),
+)
+# Glue returns a job's runs newest first; an active run is among the newest unless this many
+# runs of the same job started after it. One page, so one request per job.
+RUNS_PER_JOB = 200
+
+
+def parse_job_names(doc: JsonDict, prefix: str, command: str = "aws glue list-jobs") -> list[str]:
+    names = []
+    for index, name in enumerate(listed(doc, "JobNames", command)):
+        if not isinstance(name, str):
+            raise UnexpectedOutput(command, f"job name {index} is not a string: {brief(name)}")
+        if name.startswith(prefix):
+            names.append(name)
+    return names
+
+
+def parse_runs(
+    doc: JsonDict, job: str, command: str = "aws glue get-job-runs"
+) -> tuple[Backup, ...]:
+    # Every run listed is a run of `job`: its name is the job's, whatever the entry says.
+    runs = [
+        {**run, "JobName": job} if isinstance(run, dict) else run
+        for run in listed(doc, "JobRuns", command)
+    ]
+    return matching(runs, SHAPE, job, ACTIVE, command)
+
+
+def find(run: Runner, config: Config, each: Each) -> tuple[Backup, ...]:
+    region = config.emr_region
+    listing = ["glue", "list-jobs", "--region", region]
+    shown = " ".join(["aws", *listing])
+    jobs = parse_job_names(run(listing), config.glue_job_prefix, shown)
+    jobs = list(bounded(jobs, f"Glue jobs named {config.glue_job_prefix!r}...", shown))
+
+    def runs_of(job: str) -> tuple[Backup, ...]:
+        args = ["glue", "get-job-runs", "--job-name", job, "--region", region]
+        args += ["--max-items", str(RUNS_PER_JOB), "--page-size", str(RUNS_PER_JOB)]
+        return parse_runs(run(args), job, " ".join(["aws", *args]))
+
+    return tuple(backup for runs in each(runs_of, jobs) for backup in runs)

@@ -16,13 +16,14 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller import breaker, health
+from controller import breaker
 from controller.act import Outcome, Status
 from controller.aws import AwsError, Interrupted
 from controller.backup import Backup
 from controller.cli import EXIT_CONFIG
 from controller.config import Config, load
 from controller.decide import Decision, Observed, SetSuspended, Verb
+from controller.heartbeat import Heartbeat
 from controller.loop import Controller
 from controller.metrics import Metrics, held_paused
 from controller.native import ALL, Target
@@ -101,7 +102,12 @@ BACKUP = Backup("EMR cluster", "j-1", "backup-orders", "RUNNING")
     ("seen", "delay", "may_scale", "reason"),
     [
         (Observed(backups=None), 0, False, "EMR state unknown"),
-        (Observed(backups=[BACKUP]), 0, False, "backup active: backup-orders (j-1, RUNNING)"),
+        (
+            Observed(backups=[BACKUP]),
+            0,
+            False,
+            "backup active: EMR cluster backup-orders (j-1, RUNNING)",
+        ),
         (Observed(backups=[], now=100, last_backup=40), 90, False, "resume pending"),
         (Observed(backups=[], now=100, last_backup=10), 90, True, "no backup active"),
         (Observed(backups=[], now=100, last_backup=100), 0, True, "no backup active"),
@@ -152,7 +158,7 @@ class Rig:
             config, self.endpoints.metrics.counting(aws), self.pool, threading.Event()
         )
         self.controller.on_tick = self.endpoints.after_tick
-        self.heartbeat = health.Heartbeat(Path(config.heartbeat_file), 1, 1)
+        self.heartbeat = Heartbeat(Path(config.heartbeat_file), 1, 1)
 
     def tick(self) -> bool:
         ok = self.controller.tick()
@@ -209,7 +215,7 @@ def test_the_endpoints_follow_a_pause_and_a_resume(rig: Rig) -> None:
     assert value(found, f"{M}_aws_cli_calls_total", operation="ecs update-service", outcome="ok")
     assert rig.get("/circuit-breaker") == (
         503,
-        "wait: backup active: backup-orders (j-0, RUNNING)\n",
+        "wait: backup active: EMR cluster backup-orders (j-0, RUNNING)\n",
     )
     assert rig.get("/healthz")[0] == 200
 

@@ -148,9 +148,9 @@ def test_pid1_keeps_the_exit_status_of_its_own_calls_while_it_reaps(
 ) -> None:
     loop, _, _ = as_pid1
     loop.wait_for("reaped orphaned process", count=3, timeout=60)
-    loop.wait_for("EMR query failed", count=4, timeout=60)
+    loop.wait_for("EMR query failed:", count=4, timeout=60)
 
-    failures = [line for line in loop.lines if "EMR query failed" in line]
+    failures = [line for line in loop.lines if "EMR query failed:" in line]
     # Each failure is the AWS error the CLI printed and exited 254 with: had the reaper taken
     # the exit status, the runner would have seen no status (or an error) instead.
     assert all("AccessDeniedException" in line for line in failures), loop.output

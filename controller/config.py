@@ -17,7 +17,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from controller import __version__
+from controller import __version__, settings
 
 PROG = "dynamodb-autoscaler-control"
 
@@ -121,21 +121,21 @@ class ConfigError(Exception):
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog=PROG,
+        usage="%(prog)s [options] | %(prog)s healthcheck",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
-            "Pause a DynamoDB throughput autoscaler (an ECS service) while an EMR backup "
-            "cluster runs, and resume it afterwards. Settings come from environment "
-            "variables; see the README."
+            "Pause DynamoDB throughput automation (an autoscaler running as an ECS service, "
+            "DynamoDB's own auto scaling, or a self-hosted autoscaler polling the circuit "
+            "breaker URL) while a bulk reader of the tables runs (an EMR cluster, a Glue job, "
+            "an EMR on EKS or EMR Serverless job), and resume it afterwards. Settings come "
+            "from environment variables, listed below."
         ),
         epilog=(
-            "required environment: EMR_REGION and at least one trigger (EMR_PREFIX, "
-            "GLUE_JOB_PREFIX, EMR_EKS_JOB_PREFIX, EMR_SERVERLESS_JOB_PREFIX), and "
-            "AUTOSCALER_CLUSTER, "
-            "AUTOSCALER_REGION, AUTOSCALER_SERVICE (an ECS autoscaler) or "
-            "DYNAMODB_TABLE_PREFIX (DynamoDB auto scaling) or both, or only HTTP_PORT "
-            "(a circuit breaker that a self-hosted autoscaler polls). "
-            "Exit status: 0 ok, 1 a --once tick failed (or --release could not release "
-            "everything), 2 bad configuration. "
-            f"'{PROG} healthcheck' judges the heartbeat each successful tick writes."
+            f"{settings.help_text()}\n\n"
+            f"subcommand: '{PROG} healthcheck' judges the heartbeat each successful tick "
+            "writes (exit 0 fresh, 1 stale).\n"
+            "exit status: 0 ok, 1 a --once tick failed (or --release could not release "
+            "everything), 2 bad configuration."
         ),
     )
     parser.add_argument(

@@ -1,0 +1,84 @@
+"""Every setting the controller reads, grouped, with its default: the one list `--help` prints
+and that a test holds config.py and the README's settings table to.
+
+Only the words live here; config.py reads and checks each value.
+"""
+
+from __future__ import annotations
+
+# (group, ((NAME, default, what it does), ...)); a default of "unset" means off or none.
+GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
+    (
+        "triggers (EMR_REGION and at least one prefix are required)",
+        (
+            ("EMR_REGION", "required", "region of the bulk readers, e.g. us-east-1"),
+            ("EMR_PREFIX", "unset", "an active EMR cluster whose name starts with this"),
+            ("EMR_STATES", "all four active", "EMR states that count, comma-separated"),
+            ("GLUE_JOB_PREFIX", "unset", "a running Glue job run of a job named so"),
+            ("EMR_EKS_JOB_PREFIX", "unset", "a running EMR on EKS job run named so"),
+            ("EMR_SERVERLESS_JOB_PREFIX", "unset", "a running EMR Serverless job run named so"),
+            ("MAX_BACKUP_AGE", "0 (no bound)", "seconds after which a backup stops counting"),
+        ),
+    ),
+    (
+        "ECS mode (an autoscaler running as an ECS service)",
+        (
+            ("AUTOSCALER_CLUSTER", "unset", "ECS cluster of the autoscaler (name or ARN)"),
+            ("AUTOSCALER_REGION", "unset", "region of that cluster"),
+            ("AUTOSCALER_SERVICE", "unset", "ECS service of the autoscaler (name or ARN)"),
+            ("RESUME_COUNT", "1", "desired count to resume to without a usable record"),
+            ("RESUME_COUNT_MAX", "10", "a recorded count above this is not trusted"),
+        ),
+    ),
+    (
+        "native mode (DynamoDB's own auto scaling)",
+        (
+            ("DYNAMODB_TABLE_PREFIX", "unset", "tables whose name starts with this"),
+            ("DYNAMODB_REGION", "EMR_REGION", "region of those tables"),
+        ),
+    ),
+    (
+        "timing",
+        (
+            ("POLL_INTERVAL", "60", "seconds between ticks (--interval overrides it)"),
+            ("RESUME_DELAY", "0", "seconds without a backup before resuming"),
+            ("CALL_TIMEOUT", "30", "seconds one AWS CLI call may take"),
+            ("CALL_ATTEMPTS", "4", "attempts per CLI call for retryable failures"),
+        ),
+    ),
+    (
+        "logs and dry run",
+        (
+            ("LOG_FORMAT", "text", "text, or json: one JSON object per line"),
+            ("DEBUG_OUTPUT", "unset", "any value but empty/0/false/no/off: debug lines"),
+            ("DRY_RUN", "false", "decide and log, never change anything (--dry-run)"),
+        ),
+    ),
+    (
+        "health, metrics and circuit breaker",
+        (
+            ("HEARTBEAT_FILE", "/tmp/dynamodb-autoscaler-control.heartbeat", "for healthcheck"),  # noqa: S108
+            ("HTTP_PORT", "unset", "serve /metrics, /healthz, /circuit-breaker on this port"),
+            ("HTTP_ADDRESS", "0.0.0.0", "address to listen on, with HTTP_PORT"),  # noqa: S104
+        ),
+    ),
+    (
+        "AWS CLI",
+        (
+            ("AWS_CLI", "aws", "the AWS CLI to run (v1 or v2)"),
+            ("AWS_ENDPOINT_URL", "unset", "--endpoint-url for every call (a local fake AWS)"),
+        ),
+    ),
+)
+
+NAMES = tuple(name for _, rows in GROUPS for name, _, _ in rows)
+
+
+def help_text() -> str:
+    """The settings as --help lists them after the flags."""
+    width = max(map(len, NAMES))
+    lines = ["settings (environment variables; docs/configuration.md has the rules):"]
+    for group, rows in GROUPS:
+        lines.append(f"  {group}:")
+        lines += [f"    {n:<{width}}  {what} (default: {d})" for n, d, what in rows]
+    return "\n".join(lines)

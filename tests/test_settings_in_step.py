@@ -1,0 +1,37 @@
+"""--help, the README's settings table and config.py name the same settings: one added to
+one of them and not the others fails here."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+
+from controller import settings
+from tests.support.image import ROOT
+from tests.test_deploy import documented_settings
+
+# Left to the AWS CLI itself: the README names them so that people know they are never logged.
+CLI_OWN = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
+
+
+def read_by_config() -> set[str]:
+    source = (ROOT / "controller" / "config.py").read_text()
+    return set(re.findall(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', source))
+
+
+def test_help_lists_every_setting_config_reads() -> None:
+    shown = subprocess.run(
+        [sys.executable, "-m", "controller", "--help"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+
+    assert read_by_config() == set(settings.NAMES)
+    missing = [name for name in settings.NAMES if not re.search(rf"^\s+{name}\s", shown, re.M)]
+    assert not missing, f"--help does not list {missing}:\n{shown}"
+
+
+def test_the_readme_table_names_exactly_the_settings() -> None:
+    assert documented_settings() - CLI_OWN == set(settings.NAMES)

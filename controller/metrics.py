@@ -65,7 +65,8 @@ class Metrics:
         )
         self.oldest_backup_age = Gauge(
             f"{NAMESPACE}_oldest_backup_age_seconds",
-            "Age of the oldest matching backup with a known start time (0: none)",
+            "Age of the oldest matching active backup with a known start time, stuck ones "
+            "included (0: none)",
             registry=r,
         )
         self.oldest_backup_age.set_function(self._oldest_age)
@@ -148,19 +149,21 @@ class Metrics:
             if decision.steps:
                 self.changes.labels(decision.verb.value, outcome.status.name.lower()).inc()
         if seen.backups is not None:
-            self._backups(seen.backups)
+            # A stuck backup (older than MAX_BACKUP_AGE) no longer holds the pause, but its age
+            # is what this gauge exists to show.
+            self._backups(seen.backups, seen.stuck)
         for target, held in held_paused(self.config, seen, done).items():
             self.paused.labels(target).set(1 if held else 0)
         self.paused.labels(BREAKER_TARGET).set(1 if breaker else 0)
 
-    def _backups(self, backups: Sequence[Backup]) -> None:
+    def _backups(self, backups: Sequence[Backup], stuck: Sequence[Backup]) -> None:
         counts: dict[str, int] = dict.fromkeys(self._kinds, 0)
         for backup in backups:
             counts[backup.kind] = counts.get(backup.kind, 0) + 1
         self._kinds.update(counts)
         for kind, count in counts.items():
             self.backups.labels(kind).set(count)
-        started = [b.started for b in backups if b.started is not None]
+        started = [b.started for b in (*backups, *stuck) if b.started is not None]
         with self._lock:
             self._oldest = min(started, default=None)
 

@@ -297,6 +297,10 @@ def test_a_stuck_backup_is_a_growing_age_not_an_unhealthy_controller(rig: Rig) -
     # EMR unreadable: what was last known stays.
     rig.endpoints.after_tick(Observed(backups=None), (), False, 0.5)
     assert value(samples(rig.server.port), f"{M}_backups", kind="Glue job run") == 1
+    # Older than MAX_BACKUP_AGE: it no longer holds the pause, and its age is what shows.
+    rig.endpoints.after_tick(Observed(backups=[], stuck=[started]), (), True, 0.5)
+    found = samples(rig.server.port)
+    assert 30 * 3600 <= value(found, f"{M}_oldest_backup_age_seconds") < 30 * 3600 + 60
 
 
 def test_build_info() -> None:

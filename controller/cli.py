@@ -113,6 +113,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         ):
             controller = Controller(config, served.counting(aws) if served else aws, pool, stop)
             controller.on_tick = served.after_tick if served else None
+            controller.on_crash = served.after_crash if served else None
             return run(
                 controller,
                 interval=config.interval,

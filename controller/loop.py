@@ -67,6 +67,9 @@ class Controller:
         self.records: dict[str, Record] = {}
         self.actor = Actor(config, run, self.stop, self.records)
         self.on_tick: OnTick | None = None
+        # Told about a tick that crashed before it got to a decision (a bug): the metrics
+        # count it as failed, as the missing heartbeat does for the health check.
+        self.on_crash: Callable[[], None] | None = None
 
     def tick(self) -> bool:
         """One pass. True when it completed; False when something stopped it deciding or acting."""
@@ -198,6 +201,8 @@ def run(
             # good (a restart meets the same data), so the tick fails and the next one runs.
             log.exception("tick failed: unexpected error (a bug; please report it)")
             ok = False
+            if controller.on_crash is not None:
+                controller.on_crash()
         # A crashed tick takes this path like any failed one: no heartbeat, so the health
         # check counts it as failed.
         if ok and on_success is not None:

@@ -156,6 +156,10 @@ class Metrics:
             self.paused.labels(target).set(1 if held else 0)
         self.paused.labels(BREAKER_TARGET).set(1 if breaker else 0)
 
+    def crashed(self) -> None:
+        """A tick that ended in an unexpected error, before it could report anything else."""
+        self.ticks.labels("failed").inc()
+
     def _backups(self, backups: Sequence[Backup], stuck: Sequence[Backup]) -> None:
         counts: dict[str, int] = dict.fromkeys(self._kinds, 0)
         for backup in backups:

@@ -176,6 +176,7 @@ class Http:
         self.endpoints = Endpoints(config, Metrics(config))
         self.server = Server(self.endpoints, config.http_address, config.http_port)
         self.after_tick = self.endpoints.after_tick
+        self.after_crash = self.endpoints.metrics.crashed
 
     def counting(self, run: Runner) -> Runner:
         """`run`, with its calls counted for /metrics."""

@@ -14,8 +14,11 @@ import pytest
 
 from controller.act import Status
 from controller.aws import CliNotRunnable, UnexpectedOutput
+from controller.config import load
 from controller.decide import Decision, ForgetPausedCount, SetDesiredCount, Verb
 from controller.loop import Controller, run
+from controller.metrics import Metrics
+from tests.test_http import env
 from tests.test_loop_unit import CONFIG, PAUSED_TAG, FakeAws
 
 
@@ -133,3 +136,13 @@ def test_a_tick_with_an_unreadable_update_answer_logs_done(
     assert "FAILED" not in caplog.text
     assert "resume: desired 0 -> 3" in caplog.text
     assert aws.tags == {}
+
+
+def test_a_crashed_tick_is_counted_as_failed_in_the_metrics(pool: Any) -> None:
+    metrics = Metrics(load([], env(HTTP_PORT="9102")))
+    controller = Controller(CONFIG, Buggy(crashes=1, clusters=[], desired=1), pool)
+    controller.on_crash = metrics.crashed
+
+    assert run(controller, interval=60, once=True, stop=threading.Event()) == 1
+    text = metrics.exposition().decode()
+    assert 'dynamodb_autoscaler_control_ticks_total{outcome="failed"} 1.0' in text

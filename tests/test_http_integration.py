@@ -41,7 +41,7 @@ def test_the_endpoints_follow_a_pause_and_a_resume(stack: Stack, loops: list[Loo
     assert value(found, f"{M}_aws_cli_calls_total", **update) == 1
     status, text = get(port, "/circuit-breaker")
     assert status == 503
-    assert text.startswith(f"wait: backup active: {PREFIX}orders ({backup}, WAITING)")
+    assert text.startswith(f"wait: backup active: EMR cluster {PREFIX}orders ({backup}, WAITING)")
 
     stack.world.terminate_cluster(backup)
     loop.wait_for("resume: desired 0 -> 2")

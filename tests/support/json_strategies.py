@@ -46,14 +46,18 @@ def _paths(doc: Any, prefix: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
     return found
 
 
+def _parent(doc: Any, path: tuple[Any, ...]) -> Any:
+    """The container that holds the place `path` names (path not empty)."""
+    for step in path[:-1]:
+        doc = doc[step]
+    return doc
+
+
 def _replace(doc: Any, path: tuple[Any, ...], value: Any) -> Any:
     if not path:
         return value
     doc = copy.deepcopy(doc)
-    parent = doc
-    for step in path[:-1]:
-        parent = parent[step]
-    parent[path[-1]] = value
+    _parent(doc, path)[path[-1]] = value
     return doc
 
 
@@ -61,10 +65,7 @@ def _delete(doc: Any, path: tuple[Any, ...]) -> Any:
     if not path:
         return doc
     doc = copy.deepcopy(doc)
-    parent = doc
-    for step in path[:-1]:
-        parent = parent[step]
-    del parent[path[-1]]
+    del _parent(doc, path)[path[-1]]
     return doc
 
 

@@ -8,7 +8,8 @@ import threading
 from collections.abc import MutableMapping
 from dataclasses import dataclass
 
-from controller import ecs, native
+from controller.autoscalers import dynamodb, ecs
+from controller.autoscalers.dynamodb import Record
 from controller.aws import AwsError, Interrupted, Runner, UnexpectedOutput
 from controller.config import Config
 from controller.decide import (
@@ -21,7 +22,6 @@ from controller.decide import (
     SetSuspended,
     Step,
 )
-from controller.native import Record
 
 log = logging.getLogger(__name__)
 
@@ -153,12 +153,12 @@ class Actor:
             case RecordSuspended(arn, record):
                 # Forget what was read before: the table's tags are changing.
                 self.records.pop(arn, None)
-                native.write_record(run, arn, c.dynamodb_region, record)
+                dynamodb.write_record(run, arn, c.dynamodb_region, record)
             case SetSuspended(target, suspended):
-                native.set_suspended(run, target, c.dynamodb_region, suspended)
+                dynamodb.set_suspended(run, target, c.dynamodb_region, suspended)
             case ForgetSuspended(arn, keys):
                 try:
-                    native.forget_record(run, arn, c.dynamodb_region, keys)
+                    dynamodb.forget_record(run, arn, c.dynamodb_region, keys)
                 except UnexpectedOutput:
                     self.records[arn] = {}  # the tags are gone all the same
                     raise

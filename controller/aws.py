@@ -249,7 +249,7 @@ class AwsCli:
         self._stop = stop
         self._endpoint = ["--endpoint-url", endpoint_url] if endpoint_url else []
         # Held while a CLI is started and registered; notified when a call starts or ends (the
-        # PID 1 reaper waits on it, see controller/reap.py).
+        # PID 1 reaper waits on it, see controller/runtime/reap.py).
         self._lock = threading.Condition()
         # Process group id of each call in flight (each CLI runs in a group of its own), and
         # whether it changes something.
@@ -333,7 +333,7 @@ class AwsCli:
                 self._in_flight.pop(pid, None)
                 self._lock.notify_all()
 
-    # What the PID 1 reaper needs (controller/reap.py's Parent). Call with `children` held.
+    # What the PID 1 reaper needs (controller/runtime/reap.py's Parent). Call with `children` held.
     @property
     def children(self) -> threading.Condition:
         return self._lock

@@ -15,11 +15,12 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from controller import __version__, logs, reap, release, report, shutdown
+from controller import __version__, release, report
 from controller.aws import AwsCli, CliNotRunnable
 from controller.config import PROG, ConfigError, load
-from controller.heartbeat import Heartbeat
 from controller.loop import Controller, run, workers
+from controller.runtime import logs, reap, shutdown
+from controller.runtime.heartbeat import Heartbeat
 
 log = logging.getLogger("controller")
 
@@ -42,7 +43,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if config.http_port is not None:
         # Imported here, not at the top: prometheus_client and the server cost start-up time
         # and memory that a controller without HTTP_PORT should not pay.
-        from controller import server  # noqa: PLC0415
+        from controller.http import server  # noqa: PLC0415
 
         try:
             # Listening now, before any AWS call: a port that is taken is a bad setting.

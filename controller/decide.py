@@ -14,9 +14,9 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from controller.backup import Backup
-from controller.ecs import PAUSED_COUNT_TAG, Service
-from controller.native import ALL, Record, Target
+from controller.autoscalers.dynamodb import ALL, Record, Target
+from controller.autoscalers.ecs import PAUSED_COUNT_TAG, Service
+from controller.sources.backup import Backup
 
 
 class Verb(enum.Enum):

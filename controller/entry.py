@@ -17,7 +17,7 @@ from collections.abc import Sequence
 def main(argv: Sequence[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     if args[:1] == ["healthcheck"]:
-        from controller import health  # noqa: PLC0415 (imported per branch, see above)
+        from controller.runtime import health  # noqa: PLC0415 (imported per branch, see above)
 
         return health.main(args[1:], dict(os.environ))
     from controller import cli  # noqa: PLC0415 (imported per branch, see above)

@@ -10,13 +10,14 @@ from concurrent.futures import Executor, Future
 from datetime import datetime, timezone
 from typing import TypeVar
 
-from controller import ecs, native, report, sources
+from controller import report, sources
 from controller.act import Actor
+from controller.autoscalers import dynamodb, ecs
+from controller.autoscalers.dynamodb import Record, Target
 from controller.aws import AwsError, CliNotRunnable, Interrupted, Runner
-from controller.backup import Backup
 from controller.config import Config
 from controller.decide import Observed, Policy, decide, holding, records_needed
-from controller.native import Record, Target
+from controller.sources.backup import Backup
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -113,7 +114,9 @@ class Controller:
             else None
         )
         targets = (
-            self.pool.submit(native.describe, self.run, c.dynamodb_table_prefix, c.dynamodb_region)
+            self.pool.submit(
+                dynamodb.describe, self.run, c.dynamodb_table_prefix, c.dynamodb_region
+            )
             if c.native_mode
             else None
         )
@@ -156,7 +159,7 @@ class Controller:
         """The records the rule needs, from memory or read now (together); failures left out."""
         missing = [a for a in records_needed(backups, targets or ()) if a not in self.records]
         region = self.config.dynamodb_region
-        reads = {a: self.pool.submit(native.read_record, self.run, a, region) for a in missing}
+        reads = {a: self.pool.submit(dynamodb.read_record, self.run, a, region) for a in missing}
         for arn, future in reads.items():
             record = _result(future, f"reading the record on {arn}")
             if record is not None:

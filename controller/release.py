@@ -14,13 +14,13 @@ import logging
 import threading
 from collections.abc import Sequence
 
-from controller import ecs, native
 from controller.act import Actor, Outcome, Status
+from controller.autoscalers import dynamodb, ecs
+from controller.autoscalers.dynamodb import Record, Target
+from controller.autoscalers.ecs import Service
 from controller.aws import AwsError, Interrupted, Runner
 from controller.config import Config
 from controller.decide import Decision, Observed, Policy, decide, recorded_count
-from controller.ecs import Service
-from controller.native import Record, Target
 
 log = logging.getLogger(__name__)
 
@@ -104,14 +104,14 @@ def _read(
     records: dict[str, Record] = {}
     if c.native_mode:
         try:
-            targets = list(native.describe(run, c.dynamodb_table_prefix, c.dynamodb_region))
+            targets = list(dynamodb.describe(run, c.dynamodb_table_prefix, c.dynamodb_region))
         except AwsError as error:
             problems.append(f"reading the scalable targets failed: {error}")
         # Every matching table, not only those with a flag on: a record whose flags someone
         # else turned off is still the controller's to remove.
         for arn in sorted({t.table_arn for t in targets or ()}):
             try:
-                records[arn] = native.read_record(run, arn, c.dynamodb_region)
+                records[arn] = dynamodb.read_record(run, arn, c.dynamodb_region)
             except AwsError as error:
                 problems.append(f"reading the record on {arn} failed: {error}")
     return service, targets, records, problems

@@ -10,9 +10,9 @@ from datetime import datetime
 from typing import Any
 
 from controller.act import Outcome, Status
-from controller.backup import Backup
 from controller.config import EMR_ACTIVE_STATES, Config
 from controller.decide import Decision, Observed, Verb, age
+from controller.sources.backup import Backup
 
 Done = Sequence[tuple[Decision, Outcome]]
 

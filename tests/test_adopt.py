@@ -13,8 +13,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.act import Actor, Outcome, Status
+from controller.autoscalers.dynamodb import ALL, Target
+from controller.autoscalers.ecs import Service
 from controller.aws import AwsError
-from controller.backup import Backup
 from controller.cli import EXIT_CONFIG
 from controller.config import ConfigError, load
 from controller.decide import (
@@ -30,9 +31,8 @@ from controller.decide import (
     decide,
     recorded_count,
 )
-from controller.ecs import Service
-from controller.native import ALL, Target
 from controller.report import fields, line
+from controller.sources.backup import Backup
 from tests.support.moto import executable
 from tests.test_config import env
 

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from controller.ecs import PAUSED_COUNT_TAG
+from controller.autoscalers.ecs import PAUSED_COUNT_TAG
 from tests.conftest import Stack
 from tests.support.moto import CLUSTER, PREFIX, SERVICE
 

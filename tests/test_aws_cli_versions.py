@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 
 from controller.aws import AwsCli
-from controller.emr import parse_clusters
+from controller.sources.emr import parse_clusters
 from tests.conftest import EVERY_AWS_CLI, Stack, cli_version
 from tests.support.moto import PREFIX, REGION
 

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from controller.health import check
-from controller.heartbeat import Heartbeat
+from controller.runtime.health import check
+from controller.runtime.heartbeat import Heartbeat
 
 NOW = 1_795_450_000.0  # 2026-11-23T13:46:40Z
 

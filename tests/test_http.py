@@ -16,18 +16,18 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller import breaker
 from controller.act import Outcome, Status
+from controller.autoscalers import breaker
+from controller.autoscalers.dynamodb import ALL, Target
 from controller.aws import AwsError, Interrupted
-from controller.backup import Backup
 from controller.cli import EXIT_CONFIG
 from controller.config import Config, load
 from controller.decide import Decision, Observed, SetSuspended, Verb
-from controller.heartbeat import Heartbeat
+from controller.http.metrics import Metrics, held_paused
+from controller.http.server import BindError, Endpoints, Server
 from controller.loop import Controller
-from controller.metrics import Metrics, held_paused
-from controller.native import ALL, Target
-from controller.server import BindError, Endpoints, Server
+from controller.runtime.heartbeat import Heartbeat
+from controller.sources.backup import Backup
 from tests.support.http import get, samples, value
 from tests.support.moto import executable
 from tests.test_config import env, problems

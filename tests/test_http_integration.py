@@ -135,7 +135,8 @@ def test_without_http_port_nothing_listens_and_nothing_extra_loads(
     probe = (
         "import sys; from controller.cli import main; code = main(['--once']); "
         "sys.stdout.write(' '.join(sorted(m for m in sys.modules if 'prometheus' in m "
-        "or m in ('http.server', 'controller.server', 'controller.metrics')))); sys.exit(code)"
+        "or m in ('http.server', 'controller.http.server', 'controller.http.metrics')))); "
+        "sys.exit(code)"
     )
     python = str(Path(stack.command).parent / "python")
     done = subprocess.run(

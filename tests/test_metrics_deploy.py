@@ -11,7 +11,7 @@ import boto3
 import yaml
 
 from controller.config import Config
-from controller.metrics import Metrics
+from controller.http.metrics import Metrics
 from tests.conftest import Stack
 from tests.support.image import ROOT
 from tests.support.moto import REGION

@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from controller.autoscalers.dynamodb import ALL, RECORD_PREFIX, Target, parse_record, parse_targets
+from controller.autoscalers.ecs import PAUSED_COUNT_TAG, parse_service
 from controller.aws import UnexpectedOutput
-from controller.ecs import PAUSED_COUNT_TAG, parse_service
-from controller.native import ALL, RECORD_PREFIX, Target, parse_record, parse_targets
 
 TARGET_ARN = "arn:aws-cn:application-autoscaling:cn-north-1:210987654321:scalable-target/0abc"
 

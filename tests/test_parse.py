@@ -7,9 +7,10 @@ from typing import Any
 
 import pytest
 
-from controller import ecs, emr
+from controller.autoscalers import ecs
 from controller.aws import AwsError, UnexpectedOutput
-from controller.backup import Backup, timestamp
+from controller.sources import emr
+from controller.sources.backup import Backup, timestamp
 
 V1_CLUSTERS = {  # aws-cli 1.x prints epoch seconds
     "Clusters": [

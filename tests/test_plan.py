@@ -11,7 +11,8 @@ from dataclasses import dataclass, field, replace
 
 import pytest
 
-from controller.backup import Backup
+from controller.autoscalers.dynamodb import ALL, Record, Target
+from controller.autoscalers.ecs import Service
 from controller.decide import (
     Decision,
     ForgetPausedCount,
@@ -28,8 +29,7 @@ from controller.decide import (
     decide,
     records_needed,
 )
-from controller.ecs import Service
-from controller.native import ALL, Record, Target
+from controller.sources.backup import Backup
 
 BACKUP = (Backup(kind="EMR cluster", id="j-1", name="dynamodb-backup-1", state="RUNNING"),)
 ARN = "arn:aws:ecs:us-east-1:123456789012:service/c/svc"

@@ -1,4 +1,4 @@
-"""The reaper on its own (controller/reap.py), with real child processes and a stand-in for
+"""The reaper on its own (controller/runtime/reap.py), with real child processes and a stand-in for
 the runner. tests/test_pid1.py runs it as PID 1 with the real runner.
 
 Each case runs in a fresh Python: the reaper takes any exited child that nobody claims, and
@@ -14,7 +14,7 @@ import textwrap
 SCRIPT = textwrap.dedent(
     """
     import os, subprocess, threading, time
-    from controller import reap
+    from controller.runtime import reap
 
     class Runner:
         '''Claims the children it registers, as the CLI runner claims its calls.'''

@@ -3,7 +3,7 @@ read (item 5), through the real CLI and the CLI double."""
 
 from __future__ import annotations
 
-from controller.ecs import PAUSED_COUNT_TAG
+from controller.autoscalers.ecs import PAUSED_COUNT_TAG
 from tests.conftest import Stack
 from tests.support.moto import PREFIX, SUSPENDED_FLAGS
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from controller.autoscalers.dynamodb import ALL, RECORD_PREFIX, Target
+from controller.autoscalers.ecs import Service
 from controller.decide import (
     ForgetPausedCount,
     ForgetSuspended,
@@ -11,8 +13,6 @@ from controller.decide import (
     SetDesiredCount,
     SetSuspended,
 )
-from controller.ecs import Service
-from controller.native import ALL, RECORD_PREFIX, Target
 from controller.release import plan
 
 ARN = "arn:aws:ecs:us-east-1:123456789012:service/c/svc"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from controller.ecs import PAUSED_COUNT_TAG
+from controller.autoscalers.ecs import PAUSED_COUNT_TAG
 from tests.conftest import Loop, Stack
 from tests.support.moto import CLUSTER, PREFIX, SERVICE
 

@@ -15,7 +15,7 @@ from tests.support.image import ROOT
 # Work done inside the Python-level handler would wait for its own thread for ever.
 PROGRAM = """
 import os, signal, sys, threading
-from controller.shutdown import on_signal
+from controller.runtime.shutdown import on_signal
 
 held = threading.Lock()
 handled = threading.Event()

@@ -17,10 +17,10 @@ import pytest
 
 from controller import report
 from controller.aws import AwsError
-from controller.backup import MAX_FAN_OUT, Backup
 from controller.config import Config
 from controller.decide import Observed, oldest_age
 from controller.loop import Controller, workers
+from controller.sources.backup import MAX_FAN_OUT, Backup
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=timezone.utc)
 ALL = Config(

@@ -18,9 +18,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from controller import emr, emr_eks, emr_serverless, glue
 from controller.aws import UnexpectedOutput
-from controller.backup import Backup
+from controller.sources import emr, emr_eks, emr_serverless, glue
+from controller.sources.backup import Backup
 from tests.support.json_strategies import any_json, mutations
 
 STARTED = datetime(2026, 11, 25, 19, 8, 58, 919000, tzinfo=timezone.utc)

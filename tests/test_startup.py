@@ -86,7 +86,7 @@ def test_a_tick_without_a_retry_imports_neither_the_health_check_nor_tenacity(
 
     assert "controller.loop" in modules, "the tick did not run"
     assert (tmp_path / "heartbeat").exists(), "the tick did not succeed"
-    assert "controller.health" not in modules
+    assert "controller.runtime.health" not in modules
     assert "tenacity" not in modules  # imported at the first retry (controller/aws.py)
 
 
@@ -99,5 +99,5 @@ def test_the_healthcheck_imports_neither_the_cli_runner_nor_the_rule(tmp_path: P
 
     modules = imported(["healthcheck"], env)
 
-    assert "controller.health" in modules
+    assert "controller.runtime.health" in modules
     assert sorted(modules & set(NOT_FOR_THE_HEALTHCHECK)) == []

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
+from controller.autoscalers.ecs import PAUSED_COUNT_TAG
 from controller.config import Config
-from controller.ecs import PAUSED_COUNT_TAG
 from controller.loop import Controller, run
 
 CONFIG = Config(

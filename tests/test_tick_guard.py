@@ -16,8 +16,8 @@ from controller.act import Status
 from controller.aws import CliNotRunnable, UnexpectedOutput
 from controller.config import load
 from controller.decide import Decision, ForgetPausedCount, SetDesiredCount, Verb
+from controller.http.metrics import Metrics
 from controller.loop import Controller, run
-from controller.metrics import Metrics
 from tests.test_http import env
 from tests.test_loop_unit import CONFIG, PAUSED_TAG, FakeAws
 

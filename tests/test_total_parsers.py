@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from controller import ecs, native
+from controller.autoscalers import dynamodb, ecs
 from controller.aws import AwsCli, UnexpectedOutput
 from tests.support.json_strategies import any_json, deeply_nested, mutations
 
@@ -76,7 +76,7 @@ SCALABLE_TARGETS = {
 TABLE_TAGS = {
     "Tags": [
         {"Key": "team", "Value": "data"},
-        {"Key": f"{native.RECORD_PREFIX}table:read", "Value": "DynamicScalingInSuspended"},
+        {"Key": f"{dynamodb.RECORD_PREFIX}table:read", "Value": "DynamicScalingInSuspended"},
     ]
 }
 
@@ -114,11 +114,13 @@ def update_service(doc: Any) -> None:
 
 
 def scalable_targets(doc: Any) -> None:
-    native.describe(Answer(doc), "orders", "us-east-1")
+    dynamodb.describe(Answer(doc), "orders", "us-east-1")
 
 
 def table_tags(doc: Any) -> None:
-    native.read_record(Answer(doc), "arn:aws:dynamodb:us-east-1:123456789012:table/t", "us-east-1")
+    dynamodb.read_record(
+        Answer(doc), "arn:aws:dynamodb:us-east-1:123456789012:table/t", "us-east-1"
+    )
 
 
 PARSERS = {
@@ -179,7 +181,7 @@ def test_any_tags_are_a_record_or_unexpected_output(tags: Any, value: Any) -> No
         )
     )
     total(lambda: table_tags({"Tags": tags}))
-    total(lambda: table_tags({"Tags": [{"Key": f"{native.RECORD_PREFIX}x", "Value": value}]}))
+    total(lambda: table_tags({"Tags": [{"Key": f"{dynamodb.RECORD_PREFIX}x", "Value": value}]}))
 
 
 @PROPERTY
@@ -226,7 +228,7 @@ def test_an_unrelated_malformed_scalable_target_is_skipped() -> None:
     other = {"ResourceId": "table/customers", "SuspendedState": "garbage"}
     doc = {"ScalableTargets": [*SCALABLE_TARGETS["ScalableTargets"], other]}
 
-    found = native.parse_targets(doc, "orders", "aws application-autoscaling")
+    found = dynamodb.parse_targets(doc, "orders", "aws application-autoscaling")
 
     assert [t.resource_id for t in found] == ["table/orders", "table/orders/index/by-date"]
 
@@ -236,7 +238,7 @@ def test_a_suspended_flag_that_is_not_a_boolean_is_unexpected_output() -> None:
     state = {"DynamicScalingInSuspended": "true"}
 
     with pytest.raises(UnexpectedOutput, match="DynamicScalingInSuspended"):
-        native.parse_targets({"ScalableTargets": [{**real, "SuspendedState": state}]}, "o", "c")
+        dynamodb.parse_targets({"ScalableTargets": [{**real, "SuspendedState": state}]}, "o", "c")
 
 
 # --- the runner's own decoding, through a real child process ---------------------------------

@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Collection
 
 from controller.aws import JsonDict, Runner
-from controller.backup import Backup, Each, Shape, listed, matching
 from controller.config import EMR_ACTIVE_STATES, Config
+from controller.sources.backup import Backup, Each, Shape, listed, matching
 
 KIND = "EMR cluster"
 SHAPE = Shape(

@@ -23,14 +23,15 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from controller import __version__, emr
+from controller import __version__
 from controller.act import Status
+from controller.autoscalers.dynamodb import ALL
 from controller.aws import Interrupted, JsonDict, Runner
-from controller.backup import Backup
 from controller.config import Config
 from controller.decide import Observed, SetDesiredCount, SetSuspended, Verb
-from controller.native import ALL
 from controller.report import Done
+from controller.sources import emr
+from controller.sources.backup import Backup
 
 NAMESPACE = "dynamodb_autoscaler_control"
 CONTENT_TYPE = CONTENT_TYPE_LATEST

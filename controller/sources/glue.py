@@ -7,8 +7,8 @@ The DynamoDB connector of a Glue job spends a share of the table's read capacity
 from __future__ import annotations
 
 from controller.aws import JsonDict, Runner, UnexpectedOutput
-from controller.backup import Backup, Each, Shape, bounded, brief, listed, matching
 from controller.config import Config
+from controller.sources.backup import Backup, Each, Shape, bounded, brief, listed, matching
 
 ACTIVE = ("STARTING", "RUNNING", "STOPPING")
 KIND = "Glue job run"

@@ -17,13 +17,15 @@ from pathlib import Path
 from socketserver import TCPServer
 from urllib.parse import urlsplit
 
-from controller import __version__, breaker, health
+from controller import __version__
+from controller.autoscalers import breaker
 from controller.aws import Runner
 from controller.config import PROG, Config
 from controller.decide import Observed
-from controller.heartbeat import Beat
-from controller.metrics import CONTENT_TYPE, Metrics
+from controller.http.metrics import CONTENT_TYPE, Metrics
 from controller.report import Done
+from controller.runtime import health
+from controller.runtime.heartbeat import Beat
 
 log = logging.getLogger(__name__)
 

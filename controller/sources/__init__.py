@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controller import emr, emr_eks, emr_serverless, glue
-from controller.backup import Find
 from controller.config import Config
+from controller.sources import emr, emr_eks, emr_serverless, glue
+from controller.sources.backup import Find
 
 
 @dataclass(frozen=True)

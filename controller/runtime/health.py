@@ -1,7 +1,7 @@
 """The `healthcheck` command: judge the heartbeat the controller's last successful tick left.
 
 The file's format, and why it holds content rather than relying on an mtime, are described in
-controller/heartbeat.py, which writes it. The only setting `healthcheck` reads is
+controller/runtime/heartbeat.py, which writes it. The only setting `healthcheck` reads is
 HEARTBEAT_FILE. It is its own module so that a tick never imports it, and the check (run
 every 30 s in the container) imports neither the CLI runner nor the rule.
 """
@@ -19,7 +19,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from controller.config import DEFAULT_HEARTBEAT_FILE, PROG
-from controller.heartbeat import STALE_AFTER_INTERVALS, Beat
+from controller.runtime.heartbeat import STALE_AFTER_INTERVALS, Beat
 
 
 @dataclass(frozen=True)

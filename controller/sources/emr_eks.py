@@ -4,8 +4,8 @@ cluster: `list-virtual-clusters`, then `list-job-runs` for each running one."""
 from __future__ import annotations
 
 from controller.aws import JsonDict, Runner
-from controller.backup import Backup, Each, Shape, bounded, ids, listed, matching
 from controller.config import Config
+from controller.sources.backup import Backup, Each, Shape, bounded, ids, listed, matching
 
 ACTIVE = ("PENDING", "SUBMITTED", "RUNNING")
 KIND = "EMR on EKS job run"

@@ -4,8 +4,8 @@
 from __future__ import annotations
 
 from controller.aws import JsonDict, Runner
-from controller.backup import Backup, Each, Shape, bounded, ids, listed, matching
 from controller.config import Config
+from controller.sources.backup import Backup, Each, Shape, bounded, ids, listed, matching
 
 ACTIVE = ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED")
 KIND = "EMR Serverless job run"

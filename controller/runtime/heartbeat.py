@@ -1,4 +1,4 @@
-"""The heartbeat each successful tick leaves for `healthcheck` (controller/health.py).
+"""The heartbeat each successful tick leaves for `healthcheck` (controller/runtime/health.py).
 
 The heartbeat file holds one JSON object, replaced atomically (a temp file in the same
 directory, then rename), so a reader sees either the previous beat or the new one, never half:

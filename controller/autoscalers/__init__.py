@@ -1,0 +1,1 @@
+"""The things the controller pauses: one module per kind of autoscaler."""

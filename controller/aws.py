@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import sh
 
+from controller.config import RETRY_JITTER, RETRY_WAIT_MAX
+
 if TYPE_CHECKING:
     import tenacity
 
@@ -206,7 +208,8 @@ def retrying(
         stop=tenacity.stop_after_attempt(attempts),
         # Exponential from about 1 s, capped at 10 s, with jitter so that several
         # controllers hitting the same throttled API do not retry in step.
-        wait=wait or tenacity.wait_exponential_jitter(initial=1, max=10, jitter=1),
+        wait=wait
+        or tenacity.wait_exponential_jitter(initial=1, max=RETRY_WAIT_MAX, jitter=RETRY_JITTER),
         retry=tenacity.retry_if_exception(lambda e: isinstance(e, AwsError) and e.retryable),
         before_sleep=log_retry,
         sleep=wait_or_stop,

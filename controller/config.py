@@ -59,6 +59,10 @@ TRIGGERS = (
     ("EMR_SERVERLESS_JOB_PREFIX", 256),
 )
 MAX_BACKUP_AGE = 7 * 24 * 3600.0  # a week: 0 is the way to say "no bound"
+# The longest wait between two attempts of a call: tenacity's exponential wait is capped at
+# 10 s, plus up to 1 s of jitter (controller/aws.py).
+RETRY_WAIT_MAX = 10.0
+RETRY_JITTER = 1.0
 
 
 @dataclass(frozen=True)
@@ -105,6 +109,27 @@ class Config:
     @property
     def native_mode(self) -> bool:
         return bool(self.dynamodb_table_prefix)
+
+    @property
+    def call_bound(self) -> float:
+        """The longest one CLI call can take, its retries and the waits between them included:
+        the runner kills a call at CALL_TIMEOUT."""
+        waits = (RETRY_WAIT_MAX + RETRY_JITTER) * (self.call_attempts - 1)
+        return self.call_timeout * self.call_attempts + waits
+
+    @property
+    def pause_window(self) -> float:
+        """Seconds after writing its record within which a pause may still start its changes
+        of scaling; past it the pause gives up and the next tick starts a new one."""
+        return self.call_bound
+
+    @property
+    def record_settle(self) -> float:
+        """Seconds a record must have been seen before the controller removes it. Longer than
+        a pause's window plus its last call (and a call's time again for AWS to apply it), so
+        a record is never removed while the change it records may still land
+        (docs/reliability.md)."""
+        return self.pause_window + self.call_bound + self.call_timeout
 
     @property
     def breaker_only(self) -> bool:

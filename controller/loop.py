@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future
 from datetime import datetime, timezone
 from typing import TypeVar
@@ -13,10 +13,12 @@ from typing import TypeVar
 from controller import report, sources
 from controller.act import Actor
 from controller.autoscalers import dynamodb, ecs
-from controller.autoscalers.dynamodb import Record, Target
+from controller.autoscalers.dynamodb import Record, Target, split_key
+from controller.autoscalers.ecs import Service
 from controller.aws import AwsError, CliNotRunnable, Interrupted, Runner
 from controller.config import Config
-from controller.decide import Observed, Policy, decide, holding, records_needed
+from controller.decide import Observed, Policy, decide, holding
+from controller.records import CLOCKS_AGREE_WITHIN, new_pause_id, written_at
 from controller.sources.backup import Backup
 
 log = logging.getLogger(__name__)
@@ -25,6 +27,7 @@ T = TypeVar("T")
 # how many seconds it took (the HTTP server's metrics and circuit breaker).
 OnTick = Callable[[Observed, report.Done, bool, float], None]
 R = TypeVar("R")
+RECORDS_READ_EVERY = 10
 
 
 def workers(config: Config) -> int:
@@ -63,10 +66,16 @@ class Controller:
         # RESUME_DELAY counts from the start until a backup is seen: a restart during the
         # delay waits a whole delay again, which errs on the side of staying paused.
         self.last_backup = clock()
-        # The records read from table tags, by table ARN. Only the controller writes them,
-        # so what it read stays true until it writes again.
-        self.records: dict[str, Record] = {}
-        self.actor = Actor(config, run, self.stop, self.records)
+        # When each record (resource ARN, tag key) was first seen, on the monotonic clock:
+        # a record may be removed only once it is settled (Config.record_settle).
+        self.first_seen: dict[tuple[str, str], float] = {}
+        # Whether the tables' records were there when last read: they are read again, until
+        # gone, whether or not anything is suspended. True at first: a restart reads them.
+        self.records_left = True
+        # Ticks since the tables' records were last read: they are read at least every
+        # RECORDS_READ_EVERY ticks, so that records left by a controller that died are found.
+        self.records_unread = 0
+        self.actor = Actor(config, run, self.stop, clock)
         self.on_tick: OnTick | None = None
         # Told about a tick that crashed before it got to a decision (a bug): the metrics
         # count it as failed, as the missing heartbeat does for the health check.
@@ -100,6 +109,10 @@ class Controller:
     def observe(self) -> Observed:
         """Ask AWS about everything the rule looks at; a part that could not be read is None."""
         c = self.config
+        # Records count as settled by this moment, not by when they were read: the tables'
+        # records are read after their targets, and a pause that landed in between must not
+        # make a record removable whose change the targets read did not show.
+        started, started_at = self.clock(), self.wall().timestamp()
         # The queries are independent and each costs a CLI start-up, so run them together.
         finds = [(s.name, self.pool.submit(s.find, self.run, c, self._each)) for s in self.sources]
         service = (
@@ -133,6 +146,7 @@ class Controller:
         at = self.wall()
         held, stuck = holding(seen, at, c.max_backup_age)
         matching = None if unknown else held
+        records = self._records(found)
         now = self.clock()
         if matching:
             self.last_backup = now
@@ -140,12 +154,14 @@ class Controller:
             backups=matching,
             service=current,
             targets=found,
-            records=self._records(matching, found),
+            records=records,
             now=now,
             last_backup=self.last_backup,
             stuck=stuck,
             unknown=tuple(unknown),
             at=at,
+            settled=self._settled(current, records, started, started_at),
+            pause_id=new_pause_id(started_at),
         )
 
     def _each(self, call: Callable[[T], R], items: Sequence[T], /) -> list[R]:
@@ -153,18 +169,63 @@ class Controller:
         futures = [self.pool.submit(call, item) for item in items]
         return [future.result() for future in futures]
 
-    def _records(
-        self, backups: Sequence[Backup] | None, targets: Sequence[Target] | None
-    ) -> dict[str, Record]:
-        """The records the rule needs, from memory or read now (together); failures left out."""
-        missing = [a for a in records_needed(backups, targets or ()) if a not in self.records]
-        region = self.config.dynamodb_region
-        reads = {a: self.pool.submit(dynamodb.read_record, self.run, a, region) for a in missing}
-        for arn, future in reads.items():
-            record = _result(future, f"reading the record on {arn}")
-            if record is not None:
-                self.records[arn] = record
-        return dict(self.records)
+    def _records(self, targets: Sequence[Target] | None) -> Mapping[str, Record]:
+        """The tables' records, by table ARN: read while a target is suspended or records
+        were left at the last read; empty when a read is not needed, left out when it failed."""
+        if targets is None:
+            return {}
+        self.records_unread += 1
+        wanted = self.records_left or self.records_unread >= RECORDS_READ_EVERY
+        if not (wanted or any(t.suspended for t in targets)):
+            # Nothing suspended and no record at the last read: nothing to resume or remove.
+            return {t.table_arn: {} for t in targets}
+        self.records_unread = 0
+        tables = {t.table_arn for t in targets}
+        read = _result(
+            self.pool.submit(dynamodb.read_records, self.run, self.config.dynamodb_region, tables),
+            "reading the records on the tables",
+        )
+        if read is None:
+            return {}
+        self.records_left = any(read.values())
+        return read
+
+    def _settled(
+        self,
+        service: Service | None,
+        records: Mapping[str, Record],
+        started: float,
+        started_at: float,
+    ) -> frozenset[tuple[str, str]]:
+        """The records that may be removed: seen by this controller Config.record_settle
+        before this tick started, or made by a pause whose id says it was that long ago (with
+        room for the clocks of two controllers to disagree). A version 1.0 record has no time
+        in its key: seen for the first time (a restart, a `--once` run), it starts its wait
+        now, which errs on the safe side."""
+        current = {(arn, key) for arn, record in records.items() for key in record}
+        ids = {(arn, key): split_key(key)[0] for arn, key in current}
+        read = set(records)
+        if service is not None:
+            for key in service.records:
+                ids[(service.arn, key)] = ecs.pause_of(key)
+            current |= {(service.arn, key) for key in service.records}
+            read.add(service.arn)
+        for seen in list(self.first_seen):
+            if seen[0] in read and seen not in current:
+                del self.first_seen[seen]  # removed: forget it
+        for seen in current:
+            self.first_seen.setdefault(seen, started)
+        settle = self.config.record_settle
+        old_ids = started_at - settle - CLOCKS_AGREE_WITHIN
+
+        def settled(seen: tuple[str, str]) -> bool:
+            pause_id = ids[seen]
+            if pause_id is not None and written_at(pause_id) <= old_ids:
+                return True
+            # One seen for the first time this tick was first seen when it started: not settled.
+            return started - self.first_seen[seen] >= settle
+
+        return frozenset(filter(settled, current))
 
 
 def _result(future: Future[T] | None, what: str) -> T | None:

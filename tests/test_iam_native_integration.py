@@ -43,7 +43,13 @@ def as_moto_checks(policy: dict[str, Any], without: str = "") -> dict[str, Any]:
     for statement in policy["Statement"]:
         actions = statement["Action"]
         actions = [actions] if isinstance(actions, str) else actions
-        kept = [action for action in actions if action != without]
+        # moto names the Resource Groups Tagging API's actions by its signing name, "tagging",
+        # where IAM's prefix is "tag" (tag:GetResources): the same action under moto's name.
+        kept = [
+            action.replace("tag:", "tagging:", 1) if action.startswith("tag:") else action
+            for action in actions
+            if action != without
+        ]
         if kept:
             checked = {k: v for k, v in statement.items() if k != "Condition"}
             statements.append({**checked, "Action": kept, "Resource": "*"})

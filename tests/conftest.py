@@ -90,6 +90,10 @@ class Stack:
     def tags(self) -> dict[str, str]:
         return self.world.service_tags(CLUSTER, SERVICE)
 
+    def age_records(self) -> int:
+        """The service's records an hour old (World.age_records)."""
+        return self.world.age_records(CLUSTER, SERVICE)
+
     # --- the CLI double --------------------------------------------------------------
     def fake_aws(self, plan: dict[str, Any] | None = None) -> None:
         """Route the controller's CLI calls through the recording, fault-injecting double."""

@@ -7,6 +7,7 @@ start a local AWS and seed it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -20,6 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import boto3
+
+from controller.autoscalers.dynamodb import RECORD_PREFIX
+from controller.autoscalers.ecs import PAUSED_COUNT_TAG
 
 BIN = Path(sys.executable).parent
 ACCOUNT = "123456789012"
@@ -179,6 +183,42 @@ class World:
         arn = self.service(cluster, service)["serviceArn"]
         tags = self.ecs.list_tags_for_resource(resourceArn=arn)["tags"]
         return {tag["key"]: tag["value"] for tag in tags}
+
+    def age_records(
+        self, cluster: str = CLUSTER, service: str = SERVICE, table: str | None = None
+    ) -> int:
+        """Make the controller's records (on the service, or on `table`) an hour old, as
+        time would: each keeps its value under the key of a pause an hour earlier. A
+        controller then counts them settled and removes them once it resumes. Only while no
+        pause is under way, as time passing only then makes a record settle. Returns how
+        many records were aged."""
+        hour_ago = f"{int(time.time()) - 3600:08x}"
+
+        def older(key: str, prefix: str) -> str | None:
+            rest = key[len(prefix) :]
+            if not key.startswith(prefix) or not re.fullmatch(r"[0-9a-f]{12}(:.*)?", rest):
+                return None
+            return f"{prefix}{hour_ago}{rest[8:]}"
+
+        aged = 0
+        if table is None:
+            arn = self.service(cluster, service)["serviceArn"]
+            for key, value in self.service_tags(cluster, service).items():
+                new = older(key, f"{PAUSED_COUNT_TAG}:")
+                if new:
+                    self.ecs.tag_resource(resourceArn=arn, tags=[{"key": new, "value": value}])
+                    self.ecs.untag_resource(resourceArn=arn, tagKeys=[key])
+                    aged += 1
+        else:
+            arn = self.dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
+            for key, value in self.table_tags(table).items():
+                new = older(key, RECORD_PREFIX)
+                if new:
+                    tags = [{"Key": new, "Value": value}]
+                    self.dynamodb.tag_resource(ResourceArn=arn, Tags=tags)
+                    self.dynamodb.untag_resource(ResourceArn=arn, TagKeys=[key])
+                    aged += 1
+        return aged
 
     def set_desired(self, cluster: str, service: str, desired: int) -> None:
         self.ecs.update_service(cluster=cluster, service=service, desiredCount=desired)

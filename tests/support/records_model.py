@@ -27,7 +27,8 @@ search must find, to show that it can).
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
+from typing import NamedTuple
 from typing import Protocol as TypingProtocol
 
 from controller.autoscalers.dynamodb import ALL, Target
@@ -57,8 +58,7 @@ SCHEDULED = frozenset({"ScheduledScalingSuspended"})
 Op = tuple[object, ...]
 
 
-@dataclass(frozen=True)
-class World:
+class World(NamedTuple):
     mode: str  # "ecs" or "table"
     desired: int = ORIGINAL
     # (key, value) of the records on the service or the table; values are a count or flags.
@@ -71,8 +71,7 @@ class World:
         return {key for key, _ in self.tags}
 
 
-@dataclass(frozen=True)
-class Seen:
+class Seen(NamedTuple):
     """What one controller has read so far this tick."""
 
     backup: bool | None = None
@@ -82,8 +81,7 @@ class Seen:
     settled: frozenset[str] = frozenset()
 
 
-@dataclass(frozen=True)
-class Agent:
+class Agent(NamedTuple):
     """One controller: where it is in its tick."""
 
     cid: int
@@ -200,20 +198,24 @@ class Legacy:
     def plan(self, mode: str, seen: Seen, pause_id: str) -> tuple[Op, ...]:
         assert seen.tags is not None
         tags = dict(seen.tags)
-        if mode == "ecs":
-            desired = seen.desired
-            if seen.backup:
-                if desired == 0:
-                    return ()
-                record = () if self.KEY in tags else (("tag", ((self.KEY, desired),)),)
-                return (*record, ("desired", 0))
+        return self._service(seen, tags) if mode == "ecs" else self._table(seen, tags)
+
+    def _service(self, seen: Seen, tags: dict[str, object]) -> tuple[Op, ...]:
+        desired = seen.desired
+        if seen.backup:
             if desired == 0:
-                count = tags.get(self.KEY, POLICY.resume_count)
-                forget = (("check-running",), ("untag", (self.KEY,))) if self.KEY in tags else ()
-                return (("desired", count), *forget)
-            if self.KEY in tags:
-                return (("check-running",), ("untag", (self.KEY,)))
-            return ()
+                return ()
+            record = () if self.KEY in tags else (("tag", ((self.KEY, desired),)),)
+            return (*record, ("desired", 0))
+        if desired == 0:
+            count = tags.get(self.KEY, POLICY.resume_count)
+            forget = (("check-running",), ("untag", (self.KEY,))) if self.KEY in tags else ()
+            return (("desired", count), *forget)
+        if self.KEY in tags:
+            return (("check-running",), ("untag", (self.KEY,)))
+        return ()
+
+    def _table(self, seen: Seen, tags: dict[str, object]) -> tuple[Op, ...]:
         assert seen.flags is not None
         (flags,) = seen.flags
         if seen.backup:
@@ -236,24 +238,22 @@ def _apply(world: World, op: Op) -> tuple[World, bool]:
             keys = {k for k, _ in pairs}  # type: ignore[attr-defined]
             kept = {(k, v) for k, v in world.tags if k not in keys}
             # A key written again is a new record: it has not settled.
-            return replace(
-                world,
+            return world._replace(
                 tags=frozenset(kept | set(pairs)),
                 settled=world.settled - keys,  # type: ignore[arg-type]
             ), True
         case ("untag", keys):
             gone = set(keys)  # type: ignore[call-overload]
-            return replace(
-                world,
+            return world._replace(
                 tags=frozenset((k, v) for k, v in world.tags if k not in gone),
                 settled=world.settled - gone,
             ), True
         case ("desired", count):
-            return replace(world, desired=count), True  # type: ignore[arg-type]
+            return world._replace(desired=count), True  # type: ignore[arg-type]
         case ("flags", index, flags):
             new = list(world.flags)
             new[index] = flags  # type: ignore[index, call-overload]
-            return replace(world, flags=tuple(new)), True
+            return world._replace(flags=tuple(new)), True
         case ("check-running",):
             return world, world.desired != 0
     raise AssertionError(f"unknown call {op!r}")
@@ -262,17 +262,16 @@ def _apply(world: World, op: Op) -> tuple[World, bool]:
 def _read(world: World, what: str, seen: Seen, settled: frozenset[str]) -> Seen:
     settled = settled & world.tag_keys()
     if what == "backups":
-        return replace(seen, backup=world.backup)
+        return seen._replace(backup=world.backup)
     if what == "thing" and world.mode == "ecs":
         # describe-services --include TAGS: the count and the records in one answer.
-        return replace(seen, desired=world.desired, tags=world.tags, settled=settled)
+        return seen._replace(desired=world.desired, tags=world.tags, settled=settled)
     if what == "thing":
-        return replace(seen, flags=world.flags)
-    return replace(seen, tags=world.tags, settled=settled)
+        return seen._replace(flags=world.flags)
+    return seen._replace(tags=world.tags, settled=settled)
 
 
-@dataclass(frozen=True)
-class State:
+class State(NamedTuple):
     world: World
     agents: tuple[Agent, ...]
     script: tuple[bool, ...]  # the backup's states still to come, in order
@@ -318,7 +317,7 @@ class _Search:
             nxt = state.script[0]
             yield (
                 f"backup {'starts' if nxt else 'ends'}",
-                replace(state, world=replace(world, backup=nxt), script=state.script[1:]),
+                state._replace(world=world._replace(backup=nxt), script=state.script[1:]),
             )
         for i, agent in enumerate(state.agents):
             yield from self._agent_moves(state, i, agent)
@@ -327,18 +326,18 @@ class _Search:
             agent = Agent(cid, 0)
             yield (
                 f"controller {cid} starts",
-                replace(state, agents=(*state.agents, agent), joins=state.joins - 1),
+                state._replace(agents=(*state.agents, agent), joins=state.joins - 1),
             )
         for key in sorted(world.tag_keys() - world.settled) if self.protocol.settles else ():
             if any(a.in_flight is not None and key in a.window for a in state.agents):
                 continue  # a call of its pause may still land
             agents = tuple(
-                replace(a, steps=(), window=frozenset()) if key in a.window else a
+                a._replace(steps=(), window=frozenset()) if key in a.window else a
                 for a in state.agents
             )
             yield (
                 f"record {key} settles",
-                replace(state, world=replace(world, settled=world.settled | {key}), agents=agents),
+                state._replace(world=world._replace(settled=world.settled | {key}), agents=agents),
             )
 
     def _agent_moves(self, state: State, i: int, agent: Agent) -> Iterator[tuple[str, State]]:
@@ -346,7 +345,7 @@ class _Search:
 
         def put(new: Agent, new_world: World = world, **more: object) -> State:
             agents = (*state.agents[:i], new, *state.agents[i + 1 :])
-            return replace(state, world=new_world, agents=agents, **more)  # type: ignore[arg-type]
+            return state._replace(world=new_world, agents=agents, **more)  # type: ignore[arg-type]
 
         name = f"controller {agent.cid}"
         if not agent.alive:
@@ -354,7 +353,7 @@ class _Search:
                 new_world, _ = _apply(world, agent.in_flight)
                 yield (
                     f"{name}'s last call lands: {agent.in_flight}",
-                    put(replace(agent, in_flight=None, window=frozenset()), new_world),
+                    put(agent._replace(in_flight=None, window=frozenset()), new_world),
                 )
             return
         if agent.steps:
@@ -366,17 +365,17 @@ class _Search:
                 window = frozenset(k for k, _ in op[1])  # type: ignore[attr-defined]
             if not rest:
                 window = frozenset()
-            yield f"{name}: {op}", put(replace(agent, steps=rest, window=window), new_world)
+            yield f"{name}: {op}", put(agent._replace(steps=rest, window=window), new_world)
         elif agent.reads:
             for what in sorted(agent.reads):
                 seen = _read(world, what, agent.seen or Seen(), agent.settled)
                 reads = agent.reads - {what}
                 if reads:
-                    yield f"{name} reads {what}", put(replace(agent, reads=reads, seen=seen))
+                    yield f"{name} reads {what}", put(agent._replace(reads=reads, seen=seen))
                 else:
                     steps = self.plan(world.mode, seen, agent)
-                    done = replace(
-                        agent, reads=frozenset(), seen=None, steps=steps, settled=frozenset()
+                    done = agent._replace(
+                        reads=frozenset(), seen=None, steps=steps, settled=frozenset()
                     )
                     yield f"{name} reads {what}, decides {steps}", put(done)
         elif agent.ticks < self.bounds.ticks:
@@ -384,8 +383,7 @@ class _Search:
             yield (
                 f"{name} begins tick {agent.ticks + 1}",
                 put(
-                    replace(
-                        agent,
+                    agent._replace(
                         ticks=agent.ticks + 1,
                         reads=reads,
                         seen=Seen(),
@@ -394,14 +392,14 @@ class _Search:
                 ),
             )
         if state.deaths and (agent.steps or agent.reads):
-            dead = replace(
-                agent, alive=False, reads=frozenset(), seen=None, steps=(), settled=frozenset()
+            dead = agent._replace(
+                alive=False, reads=frozenset(), seen=None, steps=(), settled=frozenset()
             )
-            yield f"{name} dies", put(replace(dead, window=frozenset()), deaths=state.deaths - 1)
+            yield f"{name} dies", put(dead._replace(window=frozenset()), deaths=state.deaths - 1)
             if agent.steps:
                 yield (
                     f"{name} dies with {agent.steps[0]} in flight",
-                    put(replace(dead, in_flight=agent.steps[0]), deaths=state.deaths - 1),
+                    put(dead._replace(in_flight=agent.steps[0]), deaths=state.deaths - 1),
                 )
 
     def busy(self, state: State) -> bool:
@@ -423,11 +421,11 @@ class _Search:
         for _round in range(6):
             changed = False
             for agent in live:
-                world = replace(world, settled=frozenset(world.tag_keys()))
+                world = world._replace(settled=frozenset(world.tag_keys()))
                 seen = Seen()
                 for what in sorted(self.protocol.reads(world.mode)):
                     seen = _read(world, what, seen, world.settled)
-                agent = replace(agent, ticks=agent.ticks + 1)  # noqa: PLW2901
+                agent = agent._replace(ticks=agent.ticks + 1)  # noqa: PLW2901
                 for op in self.plan(world.mode, seen, agent):
                     new, go_on = _apply(world, op)
                     changed |= new != world
@@ -460,7 +458,7 @@ class _Search:
         path: list[str] = []
         self.seen.add(start)
         while stack:
-            state, moves = stack[-1]
+            _, moves = stack[-1]
             step = next(moves, None)
             if step is None:
                 stack.pop()

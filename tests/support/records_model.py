@@ -282,7 +282,7 @@ class State(NamedTuple):
 @dataclass
 class Bounds:
     controllers: int = 2
-    ticks: int = 3  # ticks per controller
+    ticks: int | tuple[int, ...] = 3  # ticks per controller (or each controller's)
     script: tuple[bool, ...] = (True, False)  # the backup starts, then ends
     deaths: int = 1
     joins: int = 0
@@ -378,7 +378,7 @@ class _Search:
                         reads=frozenset(), seen=None, steps=steps, settled=frozenset()
                     )
                     yield f"{name} reads {what}, decides {steps}", put(done)
-        elif agent.ticks < self.bounds.ticks:
+        elif agent.ticks < self.ticks(agent):
             reads = self.protocol.reads(world.mode)
             yield (
                 f"{name} begins tick {agent.ticks + 1}",
@@ -407,8 +407,12 @@ class _Search:
         if state.script or state.joins:
             return True
         return any(
-            a.alive and (a.steps or a.reads or a.ticks < self.bounds.ticks) for a in state.agents
+            a.alive and (a.steps or a.reads or a.ticks < self.ticks(a)) for a in state.agents
         )
+
+    def ticks(self, agent: Agent) -> int:
+        ticks = self.bounds.ticks
+        return ticks if isinstance(ticks, int) else ticks[min(agent.cid, len(ticks) - 1)]
 
     def settle(self, state: State) -> World:
         """Land what is in flight, let time pass, and tick the live controllers (a new one

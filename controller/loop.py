@@ -81,7 +81,13 @@ class Controller:
         outcomes = [self.pool.submit(self.actor.carry_out, d) for d in plan.decisions]
         done = [(d, outcome.result()) for d, outcome in zip(plan.decisions, outcomes, strict=True)]
         c = self.config
-        blind = (c.ecs_mode and seen.service is None) or (c.native_mode and seen.targets is None)
+        # A source not read fails the tick even when a backup seen elsewhere paused: a blind
+        # source must reach the health check and the alarms, not hide behind a good pause.
+        blind = (
+            (c.ecs_mode and seen.service is None)
+            or (c.native_mode and seen.targets is None)
+            or bool(seen.unknown)
+        )
         failed = any(outcome.failed for _, outcome in done)
         ok = not (plan.fault or failed or blind)
         for decision in plan.decisions:
@@ -98,7 +104,8 @@ class Controller:
         return ok
 
     def observe(self) -> Observed:
-        """Ask AWS about everything the rule looks at; a part that could not be read is None."""
+        """Ask AWS about everything the rule looks at. A part that could not be read is None;
+        a source that could not be read is named in `unknown`, and what the others saw stands."""
         c = self.config
         # The queries are independent and each costs a CLI start-up, so run them together.
         finds = [(s.name, self.pool.submit(s.find, self.run, c, self._each)) for s in self.sources]
@@ -121,7 +128,7 @@ class Controller:
             else None
         )
         seen: list[Backup] = []
-        unknown = []
+        unknown: list[str] = []
         for name, future in finds:
             backups = _result(future, f"{name} query")
             if backups is None:
@@ -132,15 +139,14 @@ class Controller:
         found = _result(targets, "Application Auto Scaling query")
         at = self.wall()
         held, stuck = holding(seen, at, c.max_backup_age)
-        matching = None if unknown else held
         now = self.clock()
-        if matching:
+        if held:
             self.last_backup = now
         return Observed(
-            backups=matching,
+            backups=held,
             service=current,
             targets=found,
-            records=self._records(matching, found),
+            records=self._records(held, found, unknown),
             now=now,
             last_backup=self.last_backup,
             stuck=stuck,
@@ -154,10 +160,14 @@ class Controller:
         return [future.result() for future in futures]
 
     def _records(
-        self, backups: Sequence[Backup] | None, targets: Sequence[Target] | None
+        self,
+        backups: Sequence[Backup],
+        targets: Sequence[Target] | None,
+        unknown: Sequence[str] = (),
     ) -> dict[str, Record]:
         """The records the rule needs, from memory or read now (together); failures left out."""
-        missing = [a for a in records_needed(backups, targets or ()) if a not in self.records]
+        needed = records_needed(backups, targets or (), unknown)
+        missing = [a for a in needed if a not in self.records]
         region = self.config.dynamodb_region
         reads = {a: self.pool.submit(dynamodb.read_record, self.run, a, region) for a in missing}
         for arn, future in reads.items():

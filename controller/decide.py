@@ -135,9 +135,9 @@ class Observed:
     """One tick's view of the world. A part that is None was not asked about (its mode is
     off) or could not be read: the rule then leaves it alone."""
 
-    # The matching active backups that hold the pause (see holding), or None when a query
-    # of one of the sources failed.
-    backups: Sequence[Backup] | None
+    # The matching active backups seen by the sources that were read, and that hold the pause
+    # (see holding). One is enough to pause, whatever the sources in `unknown` would say.
+    backups: Sequence[Backup]
     service: Service | None = None
     targets: Sequence[Target] | None = None
     # The controller's records, by table ARN, for the tables whose records were read.
@@ -146,17 +146,22 @@ class Observed:
     # may be removed (see the module's docstring).
     settled: frozenset[tuple[str, str]] = frozenset()
     # The id of any pause this tick makes: its records' keys carry it.
-    pause_id: str = "00000000"
+    pause_id: str = "000000000000"
     # Seconds on a monotonic clock: now, and when a matching cluster was last seen active.
     now: float = 0.0
     last_backup: float = 0.0
     # Matching backups active for longer than MAX_BACKUP_AGE: they no longer hold the pause.
-    # Known even when another source's query failed.
     stuck: Sequence[Backup] = ()
-    # The sources whose query failed ("EMR", "Glue", ...), when backups is None.
+    # The sources whose query failed ("EMR", "Glue", ...): a backup may be running there
+    # unseen, so nothing may resume while one is listed.
     unknown: Sequence[str] = ()
     # The wall-clock time of the observation, which the backups' ages are counted to.
     at: datetime | None = None
+
+    @property
+    def clear(self) -> bool:
+        """Every source was read and none holds the pause: the only view a resume follows."""
+        return not self.backups and not self.unknown
 
 
 @dataclass(frozen=True)
@@ -193,7 +198,7 @@ def holding(
 def oldest_age(seen: Observed) -> float | None:
     """Seconds the oldest matching active backup has been active, whether it holds the pause
     or is stuck; None when there is none with a known age (for metrics)."""
-    ages = [age(b, seen.at) for b in (*(seen.backups or ()), *seen.stuck)]
+    ages = [age(b, seen.at) for b in (*seen.backups, *seen.stuck)]
     known = [a for a in ages if a is not None]
     return max(known) if known else None
 
@@ -203,13 +208,16 @@ def decide(seen: Observed, policy: Policy = Policy()) -> Plan:
     if seen.service is not None and seen.service.status != "ACTIVE":
         reason = f"service is {seen.service.status}, not ACTIVE"
         decisions.append(Decision(Verb.HOLD, reason, fault=True))
-    if seen.backups is None:
-        # Never resume blind: if a backup is running and we cannot see it, resuming would
-        # let the autoscaler fight the backup for capacity.
-        which = " and ".join(seen.unknown) or "backup"
+    # Three ways, for the service and each table alike. A backup seen by any source pauses,
+    # whatever the sources that could not be read would say: all they could add is more
+    # backups. A resume needs every source read and none holding the pause.
+    active = bool(seen.backups)
+    if not active and seen.unknown:
+        # Never resume blind: if a backup is running where we cannot see, resuming would let
+        # the autoscaler fight it for capacity. Nothing seen, so nothing to pause either.
+        which = " and ".join(seen.unknown)
         unknown = Decision(Verb.HOLD, f"{which} state unknown, changing nothing", fault=True)
         return Plan((*decisions, unknown))
-    active = bool(seen.backups)
     if seen.service is not None and not decisions:
         decisions.append(_service(seen, seen.service, active, policy))
     if seen.targets is not None:

@@ -90,7 +90,13 @@ class Controller:
         outcomes = [self.pool.submit(self.actor.carry_out, d) for d in plan.decisions]
         done = [(d, outcome.result()) for d, outcome in zip(plan.decisions, outcomes, strict=True)]
         c = self.config
-        blind = (c.ecs_mode and seen.service is None) or (c.native_mode and seen.targets is None)
+        # A source not read fails the tick even when a backup seen elsewhere paused: a blind
+        # source must reach the health check and the alarms, not hide behind a good pause.
+        blind = (
+            (c.ecs_mode and seen.service is None)
+            or (c.native_mode and seen.targets is None)
+            or bool(seen.unknown)
+        )
         failed = any(outcome.failed for _, outcome in done)
         ok = not (plan.fault or failed or blind)
         for decision in plan.decisions:
@@ -107,7 +113,8 @@ class Controller:
         return ok
 
     def observe(self) -> Observed:
-        """Ask AWS about everything the rule looks at; a part that could not be read is None."""
+        """Ask AWS about everything the rule looks at. A part that could not be read is None;
+        a source that could not be read is named in `unknown`, and what the others saw stands."""
         c = self.config
         # Records count as settled by this moment, not by when they were read: the tables'
         # records are read after their targets, and a pause that landed in between must not
@@ -134,7 +141,7 @@ class Controller:
             else None
         )
         seen: list[Backup] = []
-        unknown = []
+        unknown: list[str] = []
         for name, future in finds:
             backups = _result(future, f"{name} query")
             if backups is None:
@@ -145,13 +152,12 @@ class Controller:
         found = _result(targets, "Application Auto Scaling query")
         at = self.wall()
         held, stuck = holding(seen, at, c.max_backup_age)
-        matching = None if unknown else held
         records = self._records(found)
         now = self.clock()
-        if matching:
+        if held:
             self.last_backup = now
         return Observed(
-            backups=matching,
+            backups=held,
             service=current,
             targets=found,
             records=records,

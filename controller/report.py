@@ -26,12 +26,14 @@ def line(config: Config, seen: Observed, done: Done, ok: bool = True) -> str:
 
 def summary(config: Config, seen: Observed) -> str:
     c = config
-    backups = seen.backups
-    if backups is None:
-        shown = f"unknown ({' and '.join(seen.unknown) or 'a'} query failed)"
-    else:
-        shown = ", ".join(_backup(c, b, seen.at) for b in backups) or "none active"
+    # "none active" only when every source was read: with one unknown, none was *seen*.
+    nothing = "none seen" if seen.unknown else "none active"
+    shown = ", ".join(_backup(c, b, seen.at) for b in seen.backups) or nothing
     parts = [f"backups: {shown}"]
+    if seen.unknown:
+        # What it could not read, next to what it saw: the action may still be a pause.
+        failed = "query failed" if len(seen.unknown) == 1 else "queries failed"
+        parts.append(f"unknown sources: {', '.join(seen.unknown)} ({failed})")
     if seen.stuck:
         stuck = ", ".join(_backup(c, b, seen.at) for b in seen.stuck)
         parts.append(f"too old to hold the pause (MAX_BACKUP_AGE {c.max_backup_age:g}s): {stuck}")
@@ -112,12 +114,10 @@ def _shown(decision: Decision, outcome: Outcome) -> str:
 def fields(config: Config, seen: Observed, done: Done, ok: bool) -> dict[str, Any]:
     """The tick as structured data, for LOG_FORMAT=json."""
     c = config
-    # "backups" hold the pause (None: unknown, "unknown_sources" says why); "stuck_backups"
-    # are active but older than MAX_BACKUP_AGE.
+    # "backups" were seen and hold the pause, whatever the "unknown_sources" (whose query
+    # failed) would say; "stuck_backups" are active but older than MAX_BACKUP_AGE.
     tick: dict[str, Any] = {
-        "backups": None
-        if seen.backups is None
-        else [_backup_field(b, seen.at) for b in seen.backups],
+        "backups": [_backup_field(b, seen.at) for b in seen.backups],
         "stuck_backups": [_backup_field(b, seen.at) for b in seen.stuck],
         "unknown_sources": list(seen.unknown),
     }

@@ -88,5 +88,6 @@ def test_secrets_are_scrubbed_from_json_lines_and_fields(stack: Stack) -> None:
     logged = lines(failed.stderr)
     assert any("InvalidSignatureException" in line["message"] for line in logged)
     (tick,) = [line for line in logged if "action" in line]
-    assert tick["backups"] is None
+    assert tick["backups"] == [], "none seen: a list, never null"
+    assert tick["unknown_sources"] == ["EMR"]
     assert tick["ok"] is False

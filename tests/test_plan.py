@@ -101,19 +101,46 @@ def steps(plan: Plan) -> list[Step]:
         # killed between the two, or scaled up by hand: the record is stale
         ((), service(3, "3"), Verb.TIDY, [ForgetPausedCount(ARN, (KEY,))]),
         ((), service(2), Verb.HOLD, []),
-        (None, service(0, "3"), Verb.HOLD, []),
-        (None, service(3), Verb.HOLD, []),
     ],
 )
 def test_service_rule(
-    backups: tuple[Backup, ...] | None, svc: Service, verb: Verb, expected: list[Step]
+    backups: tuple[Backup, ...], svc: Service, verb: Verb, expected: list[Step]
 ) -> None:
     plan = decide(seen(backups, service=svc))
 
     (decision,) = plan.decisions
     assert decision.verb is verb
     assert steps(plan) == expected
-    assert plan.fault is (backups is None)
+    assert not plan.fault
+
+
+@pytest.mark.parametrize(
+    ("backups", "svc", "verb", "expected"),
+    [
+        # a backup seen pauses, whatever the source that could not be read would say
+        (BACKUP, service(3), Verb.PAUSE, [RecordPausedCount(ARN, NEW, 3), SetDesiredCount(0)]),
+        (BACKUP, service(3, "3"), Verb.PAUSE, [RecordPausedCount(ARN, NEW, 3), SetDesiredCount(0)]),
+        (BACKUP, service(0, "3"), Verb.HOLD, []),
+        # nothing seen: a backup may be running where it cannot see, so nothing changes
+        ((), service(0, "3"), Verb.HOLD, []),
+        ((), service(0), Verb.HOLD, []),
+        ((), service(3, "3"), Verb.HOLD, []),  # not even tidying
+        ((), service(3), Verb.HOLD, []),
+    ],
+)
+def test_service_rule_with_a_source_unknown(
+    backups: tuple[Backup, ...], svc: Service, verb: Verb, expected: list[Step]
+) -> None:
+    plan = decide(seen(backups, service=svc, unknown=("Glue",)))
+
+    (decision,) = plan.decisions
+    assert decision.verb is verb
+    assert steps(plan) == expected
+    # Nothing seen and a source unknown: the plan itself cannot decide. A pause (or a service
+    # already paused) is decided; the tick still fails on the unknown source (loop.tick).
+    assert plan.fault is (not backups)
+    if not backups:
+        assert decision.describe() == "no change (Glue state unknown, changing nothing)"
 
 
 def test_resume_count_applies_only_without_a_record() -> None:
@@ -131,12 +158,16 @@ def test_restored_count_is_said() -> None:
     )
 
 
-@pytest.mark.parametrize("backups", [BACKUP, (), None])
+@pytest.mark.parametrize(
+    ("backups", "unknown"), [(BACKUP, ()), ((), ()), ((), ("Glue",)), (BACKUP, ("Glue",))]
+)
 def test_inactive_service_is_left_alone_but_tables_are_not(
-    backups: tuple[Backup, ...] | None,
+    backups: tuple[Backup, ...], unknown: tuple[str, ...]
 ) -> None:
     tables = (target("table/orders"),)
-    plan = decide(seen(backups, service=service(0, "3", "DRAINING"), targets=tables))
+    plan = decide(
+        seen(backups, service=service(0, "3", "DRAINING"), targets=tables, unknown=unknown)
+    )
 
     assert plan.fault
     assert not any(isinstance(s, (SetDesiredCount, ForgetPausedCount)) for s in steps(plan))
@@ -309,13 +340,31 @@ def test_records_of_two_pauses_resume_together() -> None:
     ]
 
 
-def test_emr_unknown_changes_no_table() -> None:
+def test_nothing_seen_and_emr_unknown_changes_no_table() -> None:
     targets, records = paused(ORDERS)
 
     for tables in (ORDERS, targets):
-        plan = decide(seen(None, targets=tables, records=records))
+        plan = decide(seen((), targets=tables, records=records, unknown=("EMR",)))
         assert plan.fault
         assert steps(plan) == []
+
+
+def test_a_backup_seen_pauses_tables_whatever_an_unknown_source_says() -> None:
+    seen = Observed(BACKUP, targets=ORDERS, unknown=("Glue", "EMR on EKS"))
+
+    plan = decide(seen)
+
+    assert steps(plan) == steps(decide(Observed(BACKUP, targets=ORDERS)))
+    assert [d.verb for d in plan.decisions] == [Verb.PAUSE]
+
+
+def test_a_paused_table_stays_paused_when_the_backup_ends_but_a_source_is_unknown() -> None:
+    targets, records = paused(ORDERS)
+
+    plan = decide(Observed((), targets=targets, records=records, unknown=("Glue",)))
+
+    assert steps(plan) == []
+    assert plan.describe() == "no change (Glue state unknown, changing nothing)"
 
 
 # --- RESUME_DELAY ---------------------------------------------------------------------------

@@ -149,10 +149,9 @@ class Metrics:
         for decision, outcome in done:
             if decision.steps:
                 self.changes.labels(decision.verb.value, outcome.status.name.lower()).inc()
-        if seen.backups is not None:
-            # A stuck backup (older than MAX_BACKUP_AGE) no longer holds the pause, but its age
-            # is what this gauge exists to show.
-            self._backups(seen.backups, seen.stuck)
+        # A stuck backup (older than MAX_BACKUP_AGE) no longer holds the pause, but its age is
+        # what the age gauge exists to show.
+        self._backups(seen.backups, seen.stuck, complete=not seen.unknown)
         for target, held in held_paused(self.config, seen, done).items():
             self.paused.labels(target).set(1 if held else 0)
         self.paused.labels(BREAKER_TARGET).set(1 if breaker else 0)
@@ -161,16 +160,22 @@ class Metrics:
         """A tick that ended in an unexpected error, before it could report anything else."""
         self.ticks.labels("failed").inc()
 
-    def _backups(self, backups: Sequence[Backup], stuck: Sequence[Backup]) -> None:
-        counts: dict[str, int] = dict.fromkeys(self._kinds, 0)
+    def _backups(
+        self, backups: Sequence[Backup], stuck: Sequence[Backup], *, complete: bool
+    ) -> None:
+        """Show what was seen. With a source unknown (`complete` False) a kind seen is still
+        counted exactly, its source was read; a kind not seen may be the unknown source's, so
+        it keeps its last value, and so does the oldest age when nothing was seen."""
+        counts: dict[str, int] = dict.fromkeys(self._kinds, 0) if complete else {}
         for backup in backups:
             counts[backup.kind] = counts.get(backup.kind, 0) + 1
         self._kinds.update(counts)
         for kind, count in counts.items():
             self.backups.labels(kind).set(count)
         started = [b.started for b in (*backups, *stuck) if b.started is not None]
-        with self._lock:
-            self._oldest = min(started, default=None)
+        if complete or started:
+            with self._lock:
+                self._oldest = min(started, default=None)
 
     def _oldest_age(self) -> float:
         with self._lock:

@@ -11,13 +11,13 @@ from datetime import datetime, timezone
 from typing import TypeVar
 
 from controller import report, sources
-from controller.act import Actor
+from controller.act import Actor, Status
 from controller.autoscalers import dynamodb, ecs
 from controller.autoscalers.dynamodb import Record, Target, split_key
 from controller.autoscalers.ecs import Service
 from controller.aws import AwsError, CliNotRunnable, Interrupted, Runner
 from controller.config import Config
-from controller.decide import Observed, Policy, decide, holding
+from controller.decide import Observed, Policy, RecordSuspended, decide, holding
 from controller.records import CLOCKS_AGREE_WITHIN, new_pause_id, written_at
 from controller.sources.backup import Backup
 
@@ -75,6 +75,11 @@ class Controller:
         # Ticks since the tables' records were last read: they are read at least every
         # RECORDS_READ_EVERY ticks, so that records left by a controller that died are found.
         self.records_unread = 0
+        # Set by this controller's own pause of a table: its records are read until seen (the
+        # Resource Groups Tagging API may show a new tag a moment late).
+        self.records_expected = False
+        # What was suspended at the last read: a change may be another controller's pause.
+        self.suspended_when_read: frozenset[tuple[str, str, frozenset[str]]] = frozenset()
         self.actor = Actor(config, run, self.stop, clock)
         self.on_tick: OnTick | None = None
         # Told about a tick that crashed before it got to a decision (a bug): the metrics
@@ -89,6 +94,13 @@ class Controller:
         # Decisions are independent (one service, one table each): carry them out together.
         outcomes = [self.pool.submit(self.actor.carry_out, d) for d in plan.decisions]
         done = [(d, outcome.result()) for d, outcome in zip(plan.decisions, outcomes, strict=True)]
+        if any(
+            isinstance(s, RecordSuspended)
+            for d, outcome in done
+            if outcome.status is not Status.SKIPPED
+            for s in d.steps
+        ):
+            self.records_expected = True
         c = self.config
         # A source not read fails the tick even when a backup seen elsewhere paused: a blind
         # source must reach the health check and the alarms, not hide behind a good pause.
@@ -176,16 +188,22 @@ class Controller:
         return [future.result() for future in futures]
 
     def _records(self, targets: Sequence[Target] | None) -> Mapping[str, Record]:
-        """The tables' records, by table ARN: read while a target is suspended or records
-        were left at the last read; empty when a read is not needed, left out when it failed."""
+        """The tables' records, by table ARN: read while records were left at the last read or
+        what is suspended changed since; empty when a read is not needed, left out when it
+        failed."""
         if targets is None:
             return {}
         self.records_unread += 1
-        wanted = self.records_left or self.records_unread >= RECORDS_READ_EVERY
-        if not (wanted or any(t.suspended for t in targets)):
-            # Nothing suspended and no record at the last read: nothing to resume or remove.
+        suspended = frozenset(
+            (t.resource_id, t.dimension, t.suspended) for t in targets if t.suspended
+        )
+        wanted = (
+            self.records_left or self.records_expected or self.records_unread >= RECORDS_READ_EVERY
+        )
+        if not wanted and suspended == self.suspended_when_read:
+            # No record at the last read, and nothing suspended since (what is, someone else
+            # suspended): nothing to resume or remove.
             return {t.table_arn: {} for t in targets}
-        self.records_unread = 0
         tables = {t.table_arn for t in targets}
         read = _result(
             self.pool.submit(dynamodb.read_records, self.run, self.config.dynamodb_region, tables),
@@ -194,6 +212,9 @@ class Controller:
         if read is None:
             return {}
         self.records_left = any(read.values())
+        self.records_expected &= not self.records_left
+        self.records_unread = 0
+        self.suspended_when_read = suspended
         return read
 
     def _settled(

@@ -154,10 +154,12 @@ def test_the_policy_is_enough_to_pause_and_resume_and_no_more(deployment: Deploy
     assert "pause: desired 1 -> 0" in paused.stderr
 
     d.world.terminate_cluster(backup)
+    assert d.world.age_records(d.cluster, d.service) == 1  # the backup ran for an hour
     resumed = d.stack.run("--once")
     assert resumed.returncode == 0, resumed.stderr
     assert d.desired() == 1
     assert "resume: desired 0 -> 1" in resumed.stderr
+    assert d.world.service_tags(d.cluster, d.service) == {}
 
     # Minimal: every action in the policy was needed, and nothing else was called.
     assert {iam_action(op) for op in d.stack.operations()} == actions(policy)

@@ -1,6 +1,6 @@
 """A tick never ends the loop (issue 15 item 3), and a done update is reported done even when
 its answer cannot be read (item 5). Fake runner here; the CLI double versions are in
-tests/test_robust_integration.py."""
+tests/test_release_integration.py and tests/test_faults_integration.py."""
 
 from __future__ import annotations
 

@@ -174,7 +174,9 @@ def everything_logged(aws: Answers) -> None:
         raise error
 
     with pytest.raises(AwsError):
-        retrying(throttled, attempts=2, stop=threading.Event(), describe="x", wait=tenacity.wait_none())
+        retrying(
+            throttled, attempts=2, stop=threading.Event(), describe="x", wait=tenacity.wait_none()
+        )
     at_zero = Answers(**{**aws.__dict__, "desired": 0, "failing": frozenset()})
     ecs.forget_paused_count_if_running(at_zero, "tools", "autoscaler", "us-east-1", "arn")
 
@@ -216,9 +218,8 @@ def test_every_json_record_is_one_json_object_on_one_line(aws: Answers) -> None:
 def test_a_forged_line_in_a_tag_stays_inside_the_tick_line() -> None:
     aws = Answers("x", "j-1", "RUNNING", "ACTIVE", 0, FORGED, "t", "d", "", "", frozenset())
 
-    with logged(json_lines=False) as (buffer, counted):
-        with ThreadPoolExecutor(4) as pool:
-            Controller(CONFIG, aws, pool).tick()
+    with logged(json_lines=False) as (buffer, counted), ThreadPoolExecutor(4) as pool:
+        Controller(CONFIG, aws, pool).tick()
 
     lines = buffer.getvalue().splitlines()
     assert len(lines) == counted.records

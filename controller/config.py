@@ -496,7 +496,8 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     )
     namespace = read.namespace("CLOUDWATCH_NAMESPACE", config.log_format)
     if namespace:
-        read.dimension("AUTOSCALER_CLUSTER/AUTOSCALER_SERVICE", dimensions(config).get(SERVICE, ""))
+        service = dimensions(config).get(SERVICE, "")
+        read.dimension("AUTOSCALER_CLUSTER/AUTOSCALER_SERVICE", service)
         read.dimension("DYNAMODB_TABLE_PREFIX", config.dynamodb_table_prefix)
         config = dataclasses.replace(config, cloudwatch_namespace=namespace)
     if config.resume_count > config.resume_count_max:

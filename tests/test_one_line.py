@@ -32,6 +32,7 @@ from controller.config import Config
 from controller.loop import Controller
 from controller.runtime import logs
 from controller.runtime.logs import one_line
+from tests.conftest import Stack
 
 FORGED = "7\n2026-01-01T00:00:00.000Z INFO    FORGED resume done"
 # Every character str.splitlines() ends a line at, and other unprintable ones.
@@ -256,3 +257,23 @@ def test_a_traceback_is_one_line_too() -> None:
     assert counted.records == 1
     assert "tick failed: unexpected error\\nTraceback (most recent call last):\\n" in line
     assert "ValueError: bad\\nvalue" in line
+
+
+def test_a_forged_tag_on_a_real_service_forges_no_line(stack: Stack) -> None:
+    # The whole way: the tag set through ECS's API, read by the real CLI, logged by the
+    # controller as it runs. (Real ECS may refuse a newline in a tag value; error messages
+    # and other fields have no such rule, and the log must not depend on one.)
+    arn = stack.service(desired=0)
+    stack.world.ecs.tag_resource(
+        resourceArn=arn, tags=[{"key": ecs.PAUSED_COUNT_TAG, "value": FORGED}]
+    )
+
+    result = stack.run("--once")
+
+    assert result.returncode == 0, result.stderr
+    lines = result.stderr.splitlines()
+    assert all(TEXT_LINE.match(line) for line in lines), result.stderr
+    assert not [line for line in lines if line.startswith("2026-01-01T00:00:00.000Z")]
+    (tick,) = [line for line in lines if "| action:" in line]
+    assert "paused-count-tag=7\\n2026-01-01T00:00:00.000Z INFO    FORGED resume done" in tick
+    assert "resume: desired 0 -> 1" in tick, "an unusable record: RESUME_COUNT"

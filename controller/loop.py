@@ -19,6 +19,7 @@ from controller.aws import AwsError, CliNotRunnable, Interrupted, Runner
 from controller.config import Config
 from controller.decide import Observed, Policy, RecordSuspended, decide, holding
 from controller.records import CLOCKS_AGREE_WITHIN, new_pause_id, written_at
+from controller.runtime import emf, logs
 from controller.sources.backup import Backup
 
 log = logging.getLogger(__name__)
@@ -117,11 +118,15 @@ class Controller:
         for message, about in report.stuck(c, seen):
             # A stuck backup is an ERROR, not a failed tick: a restart would not fix it.
             log.error(message, extra={"fields": about})
-        level = logging.INFO if ok else logging.ERROR
+        # A steady tick is INFO, which LOG_LEVEL=NOTICE leaves out; a change never is.
+        level = logging.ERROR if not ok else logs.NOTICE if plan.changes else logging.INFO
+        seconds = time.monotonic() - started
         fields = report.fields(c, seen, done, ok)
+        if c.cloudwatch_namespace:
+            fields.update(emf.block(c, seen, done, ok, seconds=seconds, at=seen.at or self.wall()))
         log.log(level, report.line(c, seen, done, ok), extra={"fields": fields})
         if self.on_tick is not None:
-            self.on_tick(seen, done, ok, time.monotonic() - started)
+            self.on_tick(seen, done, ok, seconds)
         return ok
 
     def observe(self) -> Observed:
@@ -283,7 +288,10 @@ def run(
         try:
             ok = controller.tick()
         except Interrupted:
-            log.info("shutdown requested during a tick; stopped its queries, changed nothing")
+            log.log(
+                logs.NOTICE,
+                "shutdown requested during a tick; stopped its queries, changed nothing",
+            )
             return 0
         except CliNotRunnable:
             raise  # a configuration problem: the caller ends with exit status 2
@@ -299,11 +307,11 @@ def run(
         if ok and on_success is not None:
             on_success()
         if stop.is_set():
-            log.info("shutdown requested; exiting")
+            log.log(logs.NOTICE, "shutdown requested; exiting")
             return 0
         if once:
             return 0 if ok else 1
         # Waiting on the event, not sleeping, is what lets SIGTERM end the wait at once.
         if stop.wait(max(0.0, interval - (time.monotonic() - started))):
-            log.info("shutdown requested; exiting")
+            log.log(logs.NOTICE, "shutdown requested; exiting")
             return 0

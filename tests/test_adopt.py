@@ -274,8 +274,11 @@ def test_the_json_action_names_every_change() -> None:
         (Decision(Verb.HOLD, "h"), Status.DONE),
     ]
     tick = fields(config, Observed(()), [(d, Outcome(s)) for d, s in done], ok=True)
+    steady = fields(config, Observed(()), [(done[2][0], Outcome(Status.DONE))], ok=True)
 
-    assert tick["action"] == "resume, tidy"
+    # A list, so that a filter matches one change exactly: `.action | index("resume")`.
+    assert tick["action"] == ["resume", "tidy"]
+    assert steady["action"] == []
 
 
 def test_a_bad_configuration_under_log_format_json_is_one_json_object() -> None:

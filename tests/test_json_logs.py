@@ -22,7 +22,8 @@ def test_every_line_is_a_json_object_with_the_ticks_fields(stack: Stack) -> None
     assert result.returncode == 0, result.stderr
     logged = lines(result.stderr)
     assert all({"time", "level", "message"} <= set(line) for line in logged)
-    assert {line["level"] for line in logged} == {"DEBUG", "INFO"}
+    # The start-up line and a change are NOTICE; the command lines DEBUG.
+    assert {line["level"] for line in logged} == {"DEBUG", "NOTICE"}
     (tick,) = [line for line in logged if "action" in line]
     assert tick["time"].endswith("Z")
     (backup,) = tick["backups"]
@@ -37,7 +38,7 @@ def test_every_line_is_a_json_object_with_the_ticks_fields(stack: Stack) -> None
     assert tick["service"]["cluster"] == CLUSTER
     assert tick["service"]["name"] == SERVICE
     assert tick["service"]["desired"] == 2
-    assert tick["action"] == "pause"
+    assert (tick["action"], tick["level"]) == (["pause"], "NOTICE")
     assert tick["decisions"] == [
         {
             "verb": "pause",

@@ -25,11 +25,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from controller import __version__
 from controller.act import Status
-from controller.autoscalers.dynamodb import ALL
 from controller.aws import Interrupted, JsonDict, Runner
 from controller.config import Config
-from controller.decide import Observed, SetDesiredCount, SetSuspended, Verb
-from controller.report import Done
+from controller.decide import Observed, Verb
+from controller.report import Done, held_paused
 from controller.sources import emr
 from controller.sources.backup import Backup
 
@@ -184,27 +183,3 @@ class Metrics:
             return 0.0
         now = datetime.fromtimestamp(self.clock(), tz=timezone.utc)
         return max(0.0, (now - oldest).total_seconds())
-
-
-def held_paused(config: Config, seen: Observed, done: Done) -> dict[str, bool]:
-    """Each target's paused state after the tick's changes; one that could not be read is
-    left out (its gauge keeps the last known value)."""
-    c = config
-    applied = [step for d, outcome in done if outcome.status is Status.DONE for step in d.steps]
-    held: dict[str, bool] = {}
-    if c.ecs_mode and seen.service is not None:
-        desired = seen.service.desired
-        for step in applied:
-            if isinstance(step, SetDesiredCount):
-                desired = step.count
-        held[f"ecs:{c.autoscaler_cluster}/{c.autoscaler_service}"] = desired == 0
-    if c.native_mode and seen.targets is not None:
-        state = {(t.resource_id, t.dimension): (t.table, t.suspended) for t in seen.targets}
-        for step in applied:
-            if isinstance(step, SetSuspended):
-                t = step.target
-                state[(t.resource_id, t.dimension)] = (t.table, step.suspended)
-        for table in {table for table, _ in state.values()}:
-            flags = [suspended for name, suspended in state.values() if name == table]
-            held[f"dynamodb:{table}"] = all(f == ALL for f in flags)
-    return held

@@ -26,6 +26,7 @@ from controller.http.metrics import CONTENT_TYPE, Metrics
 from controller.report import Done
 from controller.runtime import health
 from controller.runtime.heartbeat import Beat
+from controller.runtime.logs import one_line
 
 log = logging.getLogger(__name__)
 
@@ -111,7 +112,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/circuit-breaker":
             answer = self.endpoints.circuit_breaker()
             word = "scale" if answer.may_scale else "wait"
-            status, data = (200 if answer.may_scale else 503), f"{word}: {answer.reason}\n".encode()
+            # The reason names backups: one line whatever their names hold.
+            reason = one_line(answer.reason)
+            status, data = (200 if answer.may_scale else 503), f"{word}: {reason}\n".encode()
         else:
             status, data = 404, f"not found; the paths are {', '.join(PATHS)}\n".encode()
         self.send_response(status)

@@ -189,7 +189,7 @@ def test_circuit_breaker_mode_has_an_empty_dimension_set_and_the_breakers_answer
                           AUTOSCALER_REGION=None, HTTP_PORT="9102"))  # fmt: skip
     config = Config(**{**config.__dict__, "cloudwatch_namespace": "Ops"})
 
-    unknown = emf.block(config, Observed(None), [], False, seconds=1, at=NOW)
+    unknown = emf.block(config, Observed((), unknown=("EMR",)), [], False, seconds=1, at=NOW)
     clear = emf.block(config, Observed(()), [], True, seconds=1, at=NOW)
 
     check(unknown)

@@ -66,4 +66,4 @@ def test_a_rolling_deploy_a_new_controller_joins_and_the_old_one_dies(mode: str)
 def test_three_controllers(mode: str, ticks: tuple[int, ...]) -> None:
     bounds = Bounds(controllers=3, ticks=ticks, deaths=0)
 
-    passes(explore(Current(), mode, bounds), at_least=500)
+    passes(explore(Current(), mode, bounds), at_least=300)

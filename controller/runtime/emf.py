@@ -45,7 +45,8 @@ def values(
         if suspended is not None:
             found["SuspendedTargets"] = suspended
     found["TickOk"] = int(ok)
-    if seen.backups is not None:
+    if not seen.unknown:
+        # With a source unread the count is only a lower bound: left out, not understated.
         found["BackupsHolding"] = len(seen.backups)
     found["OldestBackupAge"] = round(oldest_age(seen) or 0.0, 3)
     found["StuckBackups"] = len(seen.stuck)

@@ -67,18 +67,22 @@ class Actor:
         self.stop = stop
         self.clock = clock
 
-    def carry_out(self, decision: Decision) -> Outcome:
+    def carry_out(self, decision: Decision, since: float | None = None) -> Outcome:
         """Run a decision's steps in order, stopping at the first failure.
 
         Each step is one mutating call, which a shutdown never interrupts; a shutdown
         stops the steps after it. Any prefix of the steps leaves a state the rule can
         finish from on the next start.
+
+        `since` is when the pause id was made (on this clock), which is as old as the time
+        in the id: the steps after a record must start within the pause window of it.
         """
         if self.config.dry_run:
             return Outcome(Status.SKIPPED, "dry run, not applied")
         unrecorded = ""
-        # When this decision's record was written (sent): the changes after it must start
-        # within the pause window (Config.pause_window, docs/reliability.md).
+        # Set once this decision's record is sent: the changes after it must start within
+        # the pause window (Config.pause_window, docs/reliability.md), counted from the
+        # pause id's time, which other controllers read its age by.
         recorded: float | None = None
         for done, step in enumerate(decision.steps):
             try:
@@ -87,7 +91,7 @@ class Actor:
                 if recorded is not None and self.clock() - recorded > self.config.pause_window:
                     raise TooLate
                 if isinstance(step, RecordPausedCount | RecordSuspended):
-                    recorded = self.clock()
+                    recorded = self.clock() if since is None else since
                 self.apply(step)
             except Interrupted:
                 return Outcome(Status.STOPPED, f"after {done} of {len(decision.steps)} steps")
@@ -96,7 +100,7 @@ class Actor:
                 # again under a record of its own.
                 detail = (
                     f"gave up after {done} of {len(decision.steps)} steps: more than "
-                    f"{self.config.pause_window:g}s since its record was written"
+                    f"{self.config.pause_window:g}s since its pause began"
                 )
                 return Outcome(Status.FAILED, detail)
             except UnexpectedOutput as error:

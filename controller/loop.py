@@ -93,7 +93,7 @@ class Controller:
         seen = self.observe()
         plan = decide(seen, self.policy)
         # Decisions are independent (one service, one table each): carry them out together.
-        outcomes = [self.pool.submit(self.actor.carry_out, d) for d in plan.decisions]
+        outcomes = [self.pool.submit(self.actor.carry_out, d, seen.now) for d in plan.decisions]
         done = [(d, outcome.result()) for d, outcome in zip(plan.decisions, outcomes, strict=True)]
         if any(
             isinstance(s, RecordSuspended)
@@ -184,7 +184,9 @@ class Controller:
             unknown=tuple(unknown),
             at=at,
             settled=self._settled(current, records, started, started_at),
-            pause_id=new_pause_id(started_at),
+            # Made now, after the queries, and the actor counts a pause's window from `now`:
+            # the id's time is never later than the record it names.
+            pause_id=new_pause_id(self.wall().timestamp()),
         )
 
     def _each(self, call: Callable[[T], R], items: Sequence[T], /) -> list[R]:

@@ -16,7 +16,7 @@ from tests.support.records_model import Bounds, Current, Legacy, Result, describ
 SCHEDULED = frozenset({"ScheduledScalingSuspended"})
 TWO_BACKUPS = (True, False, True, False)
 # The largest searches visit 1 to 2 million states, 20 to 60 s each on a quiet 2-core machine.
-pytestmark = pytest.mark.timeout(900)
+pytestmark = [pytest.mark.model, pytest.mark.timeout(900)]
 
 
 def passes(result: Result, at_least: int) -> None:

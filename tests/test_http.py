@@ -31,7 +31,7 @@ from controller.sources.backup import Backup
 from tests.support.http import get, samples, value
 from tests.support.moto import executable
 from tests.test_config import env, problems
-from tests.test_loop_unit import CONFIG, FakeAws
+from tests.test_loop import CONFIG, FakeAws
 
 M = "dynamodb_autoscaler_control"
 ECS_TARGET = "ecs:c1/svc"

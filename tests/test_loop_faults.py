@@ -19,7 +19,7 @@ from controller.decide import Decision, ForgetPausedCount, SetDesiredCount, Verb
 from controller.http.metrics import Metrics
 from controller.loop import Controller, run
 from tests.test_http import env
-from tests.test_loop_unit import CONFIG, PAUSED_TAG, FakeAws
+from tests.test_loop import CONFIG, PAUSED_TAG, FakeAws
 
 
 @pytest.fixture

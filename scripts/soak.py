@@ -1,5 +1,5 @@
 """Churn soak with kill -9: the controller against moto, killed with SIGKILL at random moments
-and restarted at once, while backup clusters start and end at random (issue 15 item 8).
+and restarted at once, while backup clusters start and end at random.
 
 It watches what an operator would care about, all the time and at the end:
   - lost count: the service's desired count is ever neither 0 nor the original, is 0 with no

@@ -23,9 +23,9 @@ from controller.decide import Observed
 from controller.loop import Controller
 from controller.runtime import emf
 from tests.conftest import Stack
+from tests.support.fake_runner import CONFIG, FakeAws
 from tests.support.moto import CLUSTER, PREFIX, SERVICE, executable
 from tests.test_config import env
-from tests.test_loop import CONFIG, FakeAws
 from tests.test_one_line import logged
 
 NOW = datetime(2026, 12, 2, tzinfo=timezone.utc)

@@ -28,10 +28,10 @@ from controller.http.server import BindError, Endpoints, Server
 from controller.loop import Controller
 from controller.runtime.heartbeat import Heartbeat
 from controller.sources.backup import Backup
+from tests.support.fake_runner import CONFIG, FakeAws
 from tests.support.http import get, samples, value
 from tests.support.moto import executable
 from tests.test_config import env, problems
-from tests.test_loop import CONFIG, FakeAws
 
 M = "dynamodb_autoscaler_control"
 ECS_TARGET = "ecs:c1/svc"

@@ -1,5 +1,5 @@
-"""A tick never ends the loop (issue 15 item 3), and a done update is reported done even when
-its answer cannot be read (item 5). Fake runner here; the CLI double versions are in
+"""A tick never ends the loop, and a done update is reported done even when its answer cannot
+be read. Fake runner here; the CLI double versions are in
 tests/test_release_integration.py and tests/test_faults_integration.py."""
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from controller.config import load
 from controller.decide import Decision, ForgetPausedCount, SetDesiredCount, Verb
 from controller.http.metrics import Metrics
 from controller.loop import Controller, run
+from tests.support.fake_runner import CONFIG, PAUSED_TAG, FakeAws
 from tests.test_http import env
-from tests.test_loop import CONFIG, PAUSED_TAG, FakeAws
 
 
 @pytest.fixture

@@ -1,10 +1,8 @@
-"""Safe to adopt, without AWS: a record is data (RESUME_COUNT_MAX, ASCII digits only), a
-record that cannot be written never stops a pause, and log lines that tell the truth."""
+"""The records of a pause, without AWS: a record is data, not an order (RESUME_COUNT_MAX,
+ASCII digits only), and a record that cannot be written never stops a pause."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import threading
 from typing import Any
 
@@ -12,11 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.act import Actor, Outcome, Status
+from controller.act import Actor, Status
 from controller.autoscalers.dynamodb import ALL, Target
 from controller.autoscalers.ecs import PAUSED_COUNT_TAG, Service
 from controller.aws import AwsError
-from controller.cli import EXIT_CONFIG
 from controller.config import ConfigError, load
 from controller.decide import (
     Decision,
@@ -31,9 +28,7 @@ from controller.decide import (
     decide,
     recorded_count,
 )
-from controller.report import fields, line
 from controller.sources.backup import Backup
-from tests.support.moto import executable
 from tests.test_config import env
 
 ARN = "arn:aws:ecs:us-east-1:123456789012:service/c/svc"
@@ -140,6 +135,20 @@ def test_bad_resume_count_max_is_a_configuration_error(
         load([], env(**changes))
 
     assert any(problem in p for p in raised.value.problems), raised.value.problems
+
+
+def test_pausing_a_count_above_resume_count_max_says_so_at_once() -> None:
+    busy = Service(ARN, "svc", "ACTIVE", 12, 12, 0)
+
+    (decision,) = decide(settled(busy, BACKUP), Policy(resume_count=2)).decisions
+
+    assert decision.verb is Verb.PAUSE
+    key = f"{PAUSED_COUNT_TAG}:0000beef0000"
+    assert decision.steps == (RecordPausedCount(ARN, key, 12), SetDesiredCount(0))
+    assert "desired count 12 is above RESUME_COUNT_MAX=10" in decision.alarm
+    assert "RESUME_COUNT=2" in decision.alarm
+    (within,) = decide(Observed(BACKUP, service=busy), Policy(resume_count_max=12)).decisions
+    assert within.alarm == ""
 
 
 # --- the pause never waits on the record ----------------------------------------------------
@@ -253,65 +262,3 @@ def test_any_other_failed_step_still_stops_the_steps() -> None:
 
     assert outcome.failed
     assert runner.calls == ["ecs update-service"]
-
-
-# --- logs that tell the truth --------------------------------------------------------------
-
-
-def test_a_tick_that_did_not_see_the_service_says_ok_false() -> None:
-    config = load([], env())
-    seen = Observed(backups=())
-
-    assert line(config, seen, [], ok=False).endswith(" | ok=false")
-    assert "ok=false" not in line(config, seen, [], ok=True)
-
-
-def test_the_json_action_names_every_change() -> None:
-    config = load([], env(DYNAMODB_TABLE_PREFIX="orders-"))
-    done = [
-        (Decision(Verb.RESUME, "r", "desired 0 -> 1", (SetDesiredCount(1),)), Status.DONE),
-        (Decision(Verb.TIDY, "t", "remove", (FORGET,)), Status.DONE),
-        (Decision(Verb.HOLD, "h"), Status.DONE),
-    ]
-    tick = fields(config, Observed(()), [(d, Outcome(s)) for d, s in done], ok=True)
-    steady = fields(config, Observed(()), [(done[2][0], Outcome(Status.DONE))], ok=True)
-
-    # A list, so that a filter matches one change exactly: `.action | index("resume")`.
-    assert tick["action"] == ["resume", "tidy"]
-    assert steady["action"] == []
-
-
-def test_a_bad_configuration_under_log_format_json_is_one_json_object() -> None:
-    result = subprocess.run(
-        [executable("dynamodb-autoscaler-control"), "--once"],
-        env={**env(EMR_REGION="mars-1", RESUME_COUNT="11"), "LOG_FORMAT": "JSON"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-    assert result.returncode == EXIT_CONFIG
-    (only,) = result.stderr.splitlines()
-    logged = json.loads(only)
-    assert logged["level"] == "ERROR"
-    assert logged["time"].endswith("Z")
-    assert logged["message"].startswith("bad configuration: ")
-    assert logged["problems"] == [
-        "EMR_REGION is not an AWS region name (like us-east-1): 'mars-1'",
-        "RESUME_COUNT (11) is above RESUME_COUNT_MAX (10)",
-    ]
-
-
-def test_pausing_a_count_above_resume_count_max_says_so_at_once() -> None:
-    busy = Service(ARN, "svc", "ACTIVE", 12, 12, 0)
-
-    (decision,) = decide(settled(busy, BACKUP), Policy(resume_count=2)).decisions
-
-    assert decision.verb is Verb.PAUSE
-    key = f"{PAUSED_COUNT_TAG}:0000beef0000"
-    assert decision.steps == (RecordPausedCount(ARN, key, 12), SetDesiredCount(0))
-    assert "desired count 12 is above RESUME_COUNT_MAX=10" in decision.alarm
-    assert "RESUME_COUNT=2" in decision.alarm
-    (within,) = decide(Observed(BACKUP, service=busy), Policy(resume_count_max=12)).decisions
-    assert within.alarm == ""

@@ -1,4 +1,4 @@
-"""Any number of controllers, any slowness: no interleaving loses a record (issue 19).
+"""Any number of controllers, any slowness: no interleaving loses a record.
 
 An exhaustive search of the schedules of two controllers (and of three, to a smaller bound)
 around backups starting and ending, with a controller dying between any two calls and its

@@ -1,4 +1,5 @@
-"""The two races of issue 19, played out on purpose against moto with the real CLI.
+"""Two races between controllers on one record, played out on purpose against moto with
+the real CLI.
 
 Controller A resumes: it scales up (or turns the flags off), then its untag is slow, as a
 throttled call that tenacity retries for a while would be. In that window a new backup starts

@@ -1,5 +1,5 @@
-"""`--release` against moto (issue 15 item 6), and an accepted update whose answer cannot be
-read (item 5), through the real CLI and the CLI double."""
+"""`--release` against moto, and an accepted update whose answer cannot be read, through the
+real CLI and the CLI double."""
 
 from __future__ import annotations
 

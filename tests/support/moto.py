@@ -35,6 +35,20 @@ SUSPENDED_FLAGS = (
 )
 
 
+# The key every call to the local AWS is made with unless a test says otherwise; moto accepts
+# any. The secret is long enough for the controller to scrub it from its logs.
+TEST_KEY = ("testing", "testing-secret-do-not-log")
+
+
+def session(region: str = REGION, credentials: tuple[str, str] = TEST_KEY) -> boto3.Session:
+    """A boto3 session for seeding and inspecting the local AWS."""
+    return boto3.session.Session(
+        aws_access_key_id=credentials[0],
+        aws_secret_access_key=credentials[1],
+        region_name=region,
+    )
+
+
 def executable(name: str) -> str:
     """A tool from this virtualenv first, then from PATH."""
     found = shutil.which(name, path=f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}")
@@ -108,8 +122,8 @@ def isolated_env(endpoint: str, home: Path, **extra: str) -> dict[str, str]:
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "HOME": str(home),
         "LANG": "C.UTF-8",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing-secret-do-not-log",
+        "AWS_ACCESS_KEY_ID": TEST_KEY[0],
+        "AWS_SECRET_ACCESS_KEY": TEST_KEY[1],
         "AWS_CONFIG_FILE": str(home / "config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
         "AWS_ENDPOINT_URL": endpoint,
@@ -145,17 +159,13 @@ class World:
         self,
         endpoint: str,
         region: str = REGION,
-        credentials: tuple[str, str] = ("testing", "testing-secret-do-not-log"),
+        credentials: tuple[str, str] = TEST_KEY,
     ) -> None:
-        session = boto3.session.Session(
-            aws_access_key_id=credentials[0],
-            aws_secret_access_key=credentials[1],
-            region_name=region,
-        )
-        self.emr = session.client("emr", endpoint_url=endpoint)
-        self.ecs = session.client("ecs", endpoint_url=endpoint)
-        self.dynamodb = session.client("dynamodb", endpoint_url=endpoint)
-        self.aas = session.client("application-autoscaling", endpoint_url=endpoint)
+        clients = session(region, credentials)
+        self.emr = clients.client("emr", endpoint_url=endpoint)
+        self.ecs = clients.client("ecs", endpoint_url=endpoint)
+        self.dynamodb = clients.client("dynamodb", endpoint_url=endpoint)
+        self.aas = clients.client("application-autoscaling", endpoint_url=endpoint)
         self.region = region
 
     def create_service(self, cluster: str, service: str, desired: int) -> str:

@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # The controller's image: a Python slim base, the official AWS CLI v2 and this package,
-# running as a non-root user with the controller itself as PID 1. README.md, "Deploy".
+# running as a non-root user with the controller itself as PID 1. docs/image.md says what
+# each layer is for, docs/deploy.md how to run it.
 
 # Both pinned; bump them on purpose. The build and final stages share one Python, so the
 # virtualenv copied between them points at the same interpreter.

@@ -14,6 +14,10 @@ was already on before the pause is not in it and stays on. Each pause writes key
 by a second controller in the same window keeps its own (docs/reliability.md). Keys without a
 pause id (`...:suspended:table:read`) are what version 1.0 wrote: read, resumed from and
 removed, never written.
+
+The records are read (get-resources, 100 tables a call), written and removed (tag-resources,
+untag-resources, 20 tables a call) through the Resource Groups Tagging API: a pause or resume
+of many tables costs one call per scalable target and a handful more (controller/act.py).
 """
 
 from __future__ import annotations

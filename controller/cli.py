@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from controller import __version__, release, report
+from controller import PROG, __version__, release, report
 from controller.aws import AwsCli, CliNotRunnable
-from controller.config import PROG, ConfigError, load
+from controller.config import ConfigError, load
 from controller.loop import Controller, run, workers
 from controller.runtime import logs, reap, shutdown
 from controller.runtime.heartbeat import Heartbeat

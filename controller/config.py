@@ -17,9 +17,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from urllib.parse import urlparse
 
-from controller import __version__, settings
-
-PROG = "dynamodb-autoscaler-control"
+from controller import PROG, __version__, settings
+from controller.runtime.heartbeat import DEFAULT_HEARTBEAT_FILE
 
 # Every AWS region name has this shape (us-east-1, us-gov-west-1, ap-southeast-2, ...).
 # Checking it here turns a typo into a clear start-up error instead of an endpoint error.
@@ -45,7 +44,6 @@ MAX_TABLE_NAME = 255  # DynamoDB's limit: a longer prefix could never match a ta
 MAX_TASKS = 5000  # ECS's quota of tasks per service
 AUTOSCALER = ("AUTOSCALER_CLUSTER", "AUTOSCALER_REGION", "AUTOSCALER_SERVICE")
 LOG_FORMATS = ("text", "json")
-DEFAULT_HEARTBEAT_FILE = "/tmp/dynamodb-autoscaler-control.heartbeat"  # noqa: S108
 # Every interface, so that a container's published port reaches it.
 DEFAULT_HTTP_ADDRESS = "0.0.0.0"  # noqa: S104
 # The states `aws emr list-clusters --active` means, in the order AWS lists them.

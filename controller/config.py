@@ -15,10 +15,12 @@ import shutil
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 from urllib.parse import urlparse
 
-from controller import PROG, __version__, settings
+from controller import PROG, __version__, settings, sources
 from controller.runtime.heartbeat import DEFAULT_HEARTBEAT_FILE
+from controller.sources.emr import EMR_ACTIVE_STATES
 
 # Every AWS region name has this shape (us-east-1, us-gov-west-1, ap-southeast-2, ...).
 # Checking it here turns a typo into a clear start-up error instead of an endpoint error.
@@ -35,9 +37,6 @@ _INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
 # reads file:// and fileb:// as files and (v1) fetches http(s):// URLs.
 _CLI_PREFIXES = ("-", "file://", "fileb://", "http://", "https://")
 MAX_INTERVAL = 24 * 3600.0
-# EMR's limit for a cluster name: a longer prefix could never match, so the autoscaler
-# would be resumed during every backup.
-MAX_PREFIX = 256
 # IAM's limit for an ARN, well above any ECS cluster or service name or ARN.
 MAX_NAME = 2048
 MAX_TABLE_NAME = 255  # DynamoDB's limit: a longer prefix could never match a table
@@ -46,16 +45,9 @@ AUTOSCALER = ("AUTOSCALER_CLUSTER", "AUTOSCALER_REGION", "AUTOSCALER_SERVICE")
 LOG_FORMATS = ("text", "json")
 # Every interface, so that a container's published port reaches it.
 DEFAULT_HTTP_ADDRESS = "0.0.0.0"  # noqa: S104
-# The states `aws emr list-clusters --active` means, in the order AWS lists them.
-EMR_ACTIVE_STATES = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING")
-# Each trigger of a pause, with the longest name its service allows: a longer prefix could
-# never match. At least one must be set.
-TRIGGERS = (
-    ("EMR_PREFIX", MAX_PREFIX),
-    ("GLUE_JOB_PREFIX", 255),
-    ("EMR_EKS_JOB_PREFIX", 64),
-    ("EMR_SERVERLESS_JOB_PREFIX", 256),
-)
+# Each trigger of a pause (one per kind of backup), with the longest name its service allows:
+# a longer prefix could never match. At least one must be set.
+TRIGGERS = tuple((source.setting, source.longest) for source in sources.ALL)
 MAX_BACKUP_AGE = 7 * 24 * 3600.0  # a week: 0 is the way to say "no bound"
 
 
@@ -89,6 +81,7 @@ class Config:
     # --release: undo every recorded pause and exit, instead of running the loop.
     release: bool = False
     # Triggers besides EMR_PREFIX (which is empty when not set); empty means not looked for.
+    # One field per kind of backup, named after its setting (controller/sources/backup.py).
     glue_job_prefix: str = ""
     emr_eks_job_prefix: str = ""
     emr_serverless_job_prefix: str = ""
@@ -357,7 +350,6 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     if not any(name in env for name, _ in TRIGGERS):
         names = ", ".join(name for name, _ in TRIGGERS)
         read.problems.append(f"no trigger of a pause is set: set at least one of {names}")
-    emr_prefix = prefixes["EMR_PREFIX"]
     emr_region = read.region("EMR_REGION")
     table_prefix = (
         read.literal("DYNAMODB_TABLE_PREFIX", MAX_TABLE_NAME, cli_argument=False)
@@ -381,8 +373,11 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         dynamodb_region = read.region("DYNAMODB_REGION") if in_env else emr_region
     elif "DYNAMODB_REGION" in env:
         read.problems.append("DYNAMODB_REGION is set but DYNAMODB_TABLE_PREFIX is not")
+    # Each kind's prefix in its field. Typed as Any: mypy cannot tell that each such field is
+    # a str (a test checks that every kind has one).
+    by_field: dict[str, Any] = {source.field: prefixes[source.setting] for source in sources.ALL}
     config = Config(
-        emr_prefix=emr_prefix,
+        **by_field,
         emr_region=emr_region,
         autoscaler_cluster=(
             read.literal("AUTOSCALER_CLUSTER", MAX_NAME, cli_argument=True, why=why) if ecs else ""
@@ -416,9 +411,6 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         http_port=read.port("HTTP_PORT"),
         http_address=read.address("HTTP_ADDRESS"),
         release=args.release,
-        glue_job_prefix=prefixes["GLUE_JOB_PREFIX"],
-        emr_eks_job_prefix=prefixes["EMR_EKS_JOB_PREFIX"],
-        emr_serverless_job_prefix=prefixes["EMR_SERVERLESS_JOB_PREFIX"],
         emr_states=read.emr_states("EMR_STATES", "EMR_PREFIX" in env),
         max_backup_age=read.number(
             "MAX_BACKUP_AGE", env.get("MAX_BACKUP_AGE"), 0.0, 0, MAX_BACKUP_AGE, zero=True

@@ -1,9 +1,14 @@
-"""What every source of bulk readers turns its CLI output into: one running backup.
+"""What every source of bulk readers turns its CLI output into: one running backup; and what
+each source declares of itself, so that a new kind of backup is a module and one line in
+controller/sources/__init__.py.
 
-The rule takes these and nothing source-specific, so a new kind of bulk reader (a Glue job
+The rule takes Backups and nothing source-specific, so a new kind of bulk reader (a Glue job
 run, a Spark job on EMR Serverless, ...) adds a module that yields Backups, not a branch in
 the rule. The reading of list entries is shared here so that every source is total in the
 same way: one entry that cannot be read makes the answer unknown only if it could match.
+
+Nothing here imports config at run time: config and settings import the sources to learn
+their settings, so the sources see Config only as a type.
 """
 
 from __future__ import annotations
@@ -13,10 +18,12 @@ import reprlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
 from controller.aws import AwsError, Runner, UnexpectedOutput
-from controller.config import Config
+
+if TYPE_CHECKING:
+    from controller.config import Config
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -52,7 +59,46 @@ def one_by_one(call: Callable[[T], R], items: Sequence[T], /) -> list[R]:
 
 
 # What a source module offers: every matching active backup it sees, or an AwsError.
-Find = Callable[[Runner, Config, Each], tuple[Backup, ...]]
+Find: TypeAlias = "Callable[[Runner, Config, Each], tuple[Backup, ...]]"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One kind of backup, as its module declares it: everything outside the module that
+    needs to know about the kind (config, --help, the start-up line, the metrics, the loop)
+    reads it from here, through the list in controller/sources/__init__.py."""
+
+    # The setting that turns it on: the prefix of the names that count. Config holds its
+    # value in the field of the same name in lower case (GLUE_JOB_PREFIX: glue_job_prefix).
+    setting: str
+    # The longest name the service allows: a longer prefix could never match, so it is
+    # refused at start rather than resuming the autoscaler during every backup.
+    longest: int
+    kind: str  # one backup of it, for people: "Glue job run" (Backup.kind)
+    name: str  # the source, for people: "Glue" ("Glue query failed", "Glue state unknown")
+    help: str  # its line in --help: what counts
+    find: Find
+    # True when it makes one call per item it lists (job, virtual cluster, application):
+    # the loop keeps threads for those calls, and MAX_FAN_OUT bounds them.
+    fans_out: bool = False
+    # Further settings of its own, as --help lists them: (NAME, default, what it does).
+    settings: tuple[tuple[str, str, str], ...] = ()
+    # What narrows it further, for the start-up line (" in state RUNNING"); "" for nothing.
+    narrowed: Callable[[Config], str] | None = None
+
+    @property
+    def field(self) -> str:
+        """The name of the Config field that holds its prefix ("" when not set)."""
+        return self.setting.lower()
+
+    def prefix(self, config: Config) -> str:
+        return str(getattr(config, self.field))
+
+    def wanted(self, config: Config) -> str:
+        """What counts, in words: "a Glue job run named 'export-'..."."""
+        article = "an" if self.kind[:1] in "AEIOU" else "a"
+        narrowed = self.narrowed(config) if self.narrowed else ""
+        return f"{article} {self.kind} named {self.prefix(config)!r}...{narrowed}"
 
 
 @dataclass(frozen=True)

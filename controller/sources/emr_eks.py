@@ -3,9 +3,13 @@ cluster: `list-virtual-clusters`, then `list-job-runs` for each running one."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from controller.aws import JsonDict, Runner
-from controller.config import Config
-from controller.sources.backup import Backup, Each, Shape, bounded, ids, listed, matching
+from controller.sources.backup import Backup, Each, Shape, Source, bounded, ids, listed, matching
+
+if TYPE_CHECKING:
+    from controller.config import Config
 
 ACTIVE = ("PENDING", "SUBMITTED", "RUNNING")
 KIND = "EMR on EKS job run"
@@ -47,3 +51,14 @@ def find(run: Runner, config: Config, each: Each) -> tuple[Backup, ...]:
         return parse_job_runs(run(args), config.emr_eks_job_prefix, " ".join(["aws", *args]))
 
     return tuple(backup for runs in each(runs_in, clusters) for backup in runs)
+
+
+SOURCE = Source(
+    setting="EMR_EKS_JOB_PREFIX",
+    longest=64,  # EMR on EKS's limit for a job run name
+    kind=KIND,
+    name="EMR on EKS",
+    help="a running EMR on EKS job run named so",
+    find=find,
+    fans_out=True,
+)

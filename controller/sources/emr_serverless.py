@@ -3,9 +3,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from controller.aws import JsonDict, Runner
-from controller.config import Config
-from controller.sources.backup import Backup, Each, Shape, bounded, ids, listed, matching
+from controller.sources.backup import Backup, Each, Shape, Source, bounded, ids, listed, matching
+
+if TYPE_CHECKING:
+    from controller.config import Config
 
 ACTIVE = ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED")
 KIND = "EMR Serverless job run"
@@ -44,3 +48,14 @@ def find(run: Runner, config: Config, each: Each) -> tuple[Backup, ...]:
         return parse_job_runs(run(args), config.emr_serverless_job_prefix, " ".join(["aws", *args]))
 
     return tuple(backup for runs in each(runs_in, applications) for backup in runs)
+
+
+SOURCE = Source(
+    setting="EMR_SERVERLESS_JOB_PREFIX",
+    longest=256,  # EMR Serverless's limit for a job run name
+    kind=KIND,
+    name="EMR Serverless",
+    help="a running EMR Serverless job run named so",
+    find=find,
+    fans_out=True,
+)

@@ -6,9 +6,13 @@ The DynamoDB connector of a Glue job spends a share of the table's read capacity
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from controller.aws import JsonDict, Runner, UnexpectedOutput
-from controller.config import Config
-from controller.sources.backup import Backup, Each, Shape, bounded, brief, listed, matching
+from controller.sources.backup import Backup, Each, Shape, Source, bounded, brief, listed, matching
+
+if TYPE_CHECKING:
+    from controller.config import Config
 
 ACTIVE = ("STARTING", "RUNNING", "STOPPING")
 KIND = "Glue job run"
@@ -58,3 +62,14 @@ def find(run: Runner, config: Config, each: Each) -> tuple[Backup, ...]:
         return parse_runs(run(args), job, " ".join(["aws", *args]))
 
     return tuple(backup for runs in each(runs_of, jobs) for backup in runs)
+
+
+SOURCE = Source(
+    setting="GLUE_JOB_PREFIX",
+    longest=255,  # Glue's limit for a job name
+    kind=KIND,
+    name="Glue",
+    help="a running Glue job run of a job named so",
+    find=find,
+    fans_out=True,
+)

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
-from controller.aws import AwsError, Runner, UnexpectedOutput
+from controller.aws import AwsError, JsonDict, Runner, UnexpectedOutput
 
 if TYPE_CHECKING:
     from controller.config import Config
@@ -115,6 +115,19 @@ class Shape:
     unnamed: bool = False
 
 
+def emr_job_run(kind: str) -> Shape:
+    """A job run of EMR on EKS or of EMR Serverless: both APIs list them alike, and both let
+    a run have no name."""
+    return Shape(
+        kind=kind,
+        id=("id",),
+        name=("name",),
+        state=("state",),
+        started=("createdAt",),
+        unnamed=True,
+    )
+
+
 _MISSING = object()
 
 
@@ -183,6 +196,40 @@ def ids(items: Sequence[object], key: str, state: str, command: str, what: str) 
             raise UnexpectedOutput(command, f"{what} entry {index} cannot be read: {brief(item)}")
         found.append(ident)
     return found
+
+
+def shown(args: Sequence[str]) -> str:
+    """A call as errors and logs name it: `aws glue list-jobs --region us-east-1`."""
+    return " ".join(["aws", *args])
+
+
+def list_then_query(
+    run: Runner,
+    each: Each,
+    *,
+    listing: list[str],
+    items: Callable[[JsonDict, str], Sequence[str]],
+    what: str,
+    query: Callable[[str], list[str]],
+    backups: Callable[[JsonDict, str, str], tuple[Backup, ...]],
+) -> tuple[Backup, ...]:
+    """Every backup in the containers one call lists (Glue jobs, virtual clusters,
+    applications), each container then queried with one call of its own, all at the same time
+    through `each`.
+
+    `items` reads the listing's answer into the containers' names (doc, command); `query` is
+    the call for one of them; `backups` reads its answer (doc, container, command). Any
+    failure, or more containers than MAX_FAN_OUT, makes the whole answer unknown: part of an
+    answer could miss the one running backup.
+    """
+    command = shown(listing)
+    containers = bounded(items(run(listing), command), what, command)
+
+    def backups_in(container: str) -> tuple[Backup, ...]:
+        args = query(container)
+        return backups(run(args), container, shown(args))
+
+    return tuple(backup for found in each(backups_in, containers) for backup in found)
 
 
 def bounded(items: Sequence[T], what: str, command: str) -> Sequence[T]:

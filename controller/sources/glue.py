@@ -9,7 +9,16 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from controller.aws import JsonDict, Runner, UnexpectedOutput
-from controller.sources.backup import Backup, Each, Shape, Source, bounded, brief, listed, matching
+from controller.sources.backup import (
+    Backup,
+    Each,
+    Shape,
+    Source,
+    brief,
+    list_then_query,
+    listed,
+    matching,
+)
 
 if TYPE_CHECKING:
     from controller.config import Config
@@ -50,18 +59,19 @@ def parse_runs(
 
 
 def find(run: Runner, config: Config, each: Each) -> tuple[Backup, ...]:
-    region = config.emr_region
-    listing = ["glue", "list-jobs", "--region", region]
-    shown = " ".join(["aws", *listing])
-    jobs = parse_job_names(run(listing), config.glue_job_prefix, shown)
-    jobs = list(bounded(jobs, f"Glue jobs named {config.glue_job_prefix!r}...", shown))
-
-    def runs_of(job: str) -> tuple[Backup, ...]:
-        args = ["glue", "get-job-runs", "--job-name", job, "--region", region]
-        args += ["--max-items", str(RUNS_PER_JOB), "--page-size", str(RUNS_PER_JOB)]
-        return parse_runs(run(args), job, " ".join(["aws", *args]))
-
-    return tuple(backup for runs in each(runs_of, jobs) for backup in runs)
+    region, prefix = config.emr_region, config.glue_job_prefix
+    return list_then_query(
+        run,
+        each,
+        listing=["glue", "list-jobs", "--region", region],
+        items=lambda doc, command: parse_job_names(doc, prefix, command),
+        what=f"Glue jobs named {prefix!r}...",
+        query=lambda job: [
+            *("glue", "get-job-runs", "--job-name", job, "--region", region),
+            *("--max-items", str(RUNS_PER_JOB), "--page-size", str(RUNS_PER_JOB)),
+        ],
+        backups=parse_runs,
+    )
 
 
 SOURCE = Source(

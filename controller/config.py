@@ -49,6 +49,12 @@ DEFAULT_HTTP_ADDRESS = "0.0.0.0"  # noqa: S104
 # a longer prefix could never match. At least one must be set.
 TRIGGERS = tuple((source.setting, source.longest) for source in sources.ALL)
 MAX_BACKUP_AGE = 7 * 24 * 3600.0  # a week: 0 is the way to say "no bound"
+# The most items (Glue jobs, virtual clusters, applications) a source queries one by one in a
+# tick: one job per table for 200 tables, measured in docs/performance.md. Above it the
+# source's answer is unknown: a prefix that matches far more than meant should not make every
+# tick hundreds of CLI calls without a person choosing so.
+DEFAULT_MAX_FAN_OUT = 200
+MAX_MAX_FAN_OUT = 10000
 
 
 @dataclass(frozen=True)
@@ -88,6 +94,7 @@ class Config:
     emr_states: tuple[str, ...] = EMR_ACTIVE_STATES
     # Seconds; 0: a backup holds the pause for as long as it is active.
     max_backup_age: float = 0.0
+    max_fan_out: int = DEFAULT_MAX_FAN_OUT
 
     @property
     def ecs_mode(self) -> bool:
@@ -415,6 +422,7 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         max_backup_age=read.number(
             "MAX_BACKUP_AGE", env.get("MAX_BACKUP_AGE"), 0.0, 0, MAX_BACKUP_AGE, zero=True
         ),
+        max_fan_out=read.count("MAX_FAN_OUT", DEFAULT_MAX_FAN_OUT, MAX_MAX_FAN_OUT),
     )
     if config.resume_count > config.resume_count_max:
         # A record above RESUME_COUNT_MAX is refused for RESUME_COUNT: that must be trusted.

@@ -24,6 +24,7 @@ GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("EMR_REGION", "required", "region of the bulk readers, e.g. us-east-1"),
             *TRIGGERS,
             ("MAX_BACKUP_AGE", "0 (no bound)", "seconds after which a backup stops counting"),
+            ("MAX_FAN_OUT", "200", "most jobs, virtual clusters or applications queried per tick"),
         ),
     ),
     (

@@ -20,7 +20,7 @@ from controller.aws import AwsError
 from controller.config import Config
 from controller.decide import Observed, oldest_age
 from controller.loop import Controller, workers
-from controller.sources.backup import MAX_FAN_OUT, Backup
+from controller.sources.backup import Backup
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=timezone.utc)
 ALL = Config(
@@ -138,8 +138,8 @@ def pool() -> Iterator[ThreadPoolExecutor]:
         yield executor
 
 
-def only(**prefixes: str) -> Config:
-    """ALL with only the named triggers set."""
+def only(**prefixes: Any) -> Config:
+    """ALL with only the named triggers set (and any other field given)."""
     cleared = {
         "emr_prefix": "",
         "glue_job_prefix": "",
@@ -233,14 +233,51 @@ def test_a_failing_per_item_call_is_that_sources_failure(pool: Any) -> None:
 def test_too_many_items_to_query_is_unknown_not_a_partial_answer(
     pool: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    config = dataclasses.replace(ALL, max_fan_out=30)
     aws = FakeAws(desired=0)
-    aws.glue = {f"export-{i:02}": [] for i in range(MAX_FAN_OUT + 1)}
+    aws.glue = {f"export-{i:02}": [] for i in range(31)}
 
-    assert not controller(ALL, aws, pool).tick()
+    assert not controller(config, aws, pool).tick()
 
     assert aws.desired == 0
     assert "glue get-job-runs" not in aws.ops()
-    assert f"{MAX_FAN_OUT + 1} Glue jobs named 'export-'...; at most {MAX_FAN_OUT}" in caplog.text
+    assert (
+        "Glue query failed: `aws glue list-jobs --region us-east-1` failed: TooManyToQuery: "
+        "31 Glue jobs named 'export-'..., more than MAX_FAN_OUT (30) to query one by one each "
+        "tick: raise MAX_FAN_OUT to 31 or more" in caplog.text
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "kind"),
+    [
+        (only(emr_eks_job_prefix="spark-", max_fan_out=2), "running virtual clusters"),
+        (only(emr_serverless_job_prefix="sls-", max_fan_out=2), "started applications"),
+    ],
+)
+def test_the_bound_counts_virtual_clusters_and_applications_too(
+    pool: Any, caplog: pytest.LogCaptureFixture, config: Config, kind: str
+) -> None:
+    aws = FakeAws(desired=0)
+    aws.eks = {f"vc-{i}": [] for i in range(3)}
+    aws.serverless = {f"app-{i}": [] for i in range(3)}
+
+    assert not controller(config, aws, pool).tick()
+
+    assert f"3 {kind}, more than MAX_FAN_OUT (2)" in caplog.text
+    assert not [op for op in aws.ops() if op.endswith("list-job-runs")]
+
+
+def test_as_many_items_as_the_bound_are_all_queried(pool: Any) -> None:
+    config = dataclasses.replace(only(glue_job_prefix="export-"), max_fan_out=30)
+    aws = FakeAws(desired=2)
+    aws.glue = {f"export-{i:02}": [] for i in range(30)}
+    aws.glue["export-17"] = [("jr_17", "RUNNING")]
+
+    assert controller(config, aws, pool).tick()
+
+    assert aws.desired == 0
+    assert aws.ops().count("glue get-job-runs") == 30
 
 
 def test_several_sources_at_once_all_hold_the_pause_and_are_named(

@@ -28,11 +28,6 @@ if TYPE_CHECKING:
 T = TypeVar("T")
 R = TypeVar("R")
 
-# The most items (Glue jobs, virtual clusters, applications) a source queries one by one in
-# a tick. More than this makes that source's answer unknown rather than the tick slow and
-# its memory large: one CLI process per item, each about 60 MiB.
-MAX_FAN_OUT = 20
-
 
 @dataclass(frozen=True)
 class Backup:
@@ -206,6 +201,7 @@ def shown(args: Sequence[str]) -> str:
 def list_then_query(
     run: Runner,
     each: Each,
+    most: int,
     *,
     listing: list[str],
     items: Callable[[JsonDict, str], Sequence[str]],
@@ -219,11 +215,11 @@ def list_then_query(
 
     `items` reads the listing's answer into the containers' names (doc, command); `query` is
     the call for one of them; `backups` reads its answer (doc, container, command). Any
-    failure, or more containers than MAX_FAN_OUT, makes the whole answer unknown: part of an
-    answer could miss the one running backup.
+    failure, or more containers than `most` (MAX_FAN_OUT), makes the whole answer unknown:
+    part of an answer could miss the one running backup.
     """
     command = shown(listing)
-    containers = bounded(items(run(listing), command), what, command)
+    containers = bounded(items(run(listing), command), most, what, command)
 
     def backups_in(container: str) -> tuple[Backup, ...]:
         args = query(container)
@@ -232,13 +228,17 @@ def list_then_query(
     return tuple(backup for found in each(backups_in, containers) for backup in found)
 
 
-def bounded(items: Sequence[T], what: str, command: str) -> Sequence[T]:
-    """`items` if there are few enough to query one by one each tick; otherwise unknown."""
-    if len(items) > MAX_FAN_OUT:
+def bounded(items: Sequence[T], most: int, what: str, command: str) -> Sequence[T]:
+    """`items` if there are at most `most` (MAX_FAN_OUT) to query one by one each tick;
+    otherwise the answer is unknown: a tick of hundreds of calls is the user's choice to make,
+    not one a prefix that matches more than meant should make for them."""
+    if len(items) > most:
         raise AwsError(
             command,
             "TooManyToQuery",
-            f"{len(items)} {what}; at most {MAX_FAN_OUT} are queried per tick",
+            f"{len(items)} {what}, more than MAX_FAN_OUT ({most}) to query one by one each "
+            f"tick: raise MAX_FAN_OUT to {len(items)} or more to query them all "
+            "(docs/triggers.md says what each costs)",
             retryable=False,
         )
     return items

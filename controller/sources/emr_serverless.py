@@ -38,6 +38,7 @@ def find(run: Runner, config: Config, each: Each) -> tuple[Backup, ...]:
     return backup.list_then_query(
         run,
         each,
+        config.max_fan_out,
         listing=[*LISTING, "--region", region],
         items=parse_applications,
         what="started applications",

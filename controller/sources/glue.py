@@ -63,6 +63,7 @@ def find(run: Runner, config: Config, each: Each) -> tuple[Backup, ...]:
     return list_then_query(
         run,
         each,
+        config.max_fan_out,
         listing=["glue", "list-jobs", "--region", region],
         items=lambda doc, command: parse_job_names(doc, prefix, command),
         what=f"Glue jobs named {prefix!r}...",

@@ -55,6 +55,8 @@ MAX_BACKUP_AGE = 7 * 24 * 3600.0  # a week: 0 is the way to say "no bound"
 # tick hundreds of CLI calls without a person choosing so.
 DEFAULT_MAX_FAN_OUT = 200
 MAX_MAX_FAN_OUT = 10000
+# 256 CLI processes are 15 GiB; more is surely a typo.
+MAX_CONCURRENT_CALLS = 256
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,9 @@ class Config:
     endpoint_url: str | None = None
     call_timeout: float = 30.0
     call_attempts: int = 4
+    # At most this many CLI processes at a time; None: from the CPUs and memory the
+    # controller may use (controller/runtime/host.py), decided at start.
+    max_concurrent_calls: int | None = None
     heartbeat_file: str = DEFAULT_HEARTBEAT_FILE
     # Empty: DynamoDB's own auto scaling is left alone.
     dynamodb_table_prefix: str = ""
@@ -406,6 +411,11 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         # Below a second even a healthy CLI has not started, so every call would time out.
         call_timeout=read.number("CALL_TIMEOUT", env.get("CALL_TIMEOUT"), 30.0, 1, 3600.0),
         call_attempts=read.count("CALL_ATTEMPTS", 4, 20),
+        max_concurrent_calls=(
+            read.count("MAX_CONCURRENT_CALLS", 1, MAX_CONCURRENT_CALLS)
+            if "MAX_CONCURRENT_CALLS" in env
+            else None
+        ),
         dynamodb_table_prefix=table_prefix,
         dynamodb_region=dynamodb_region,
         resume_count=read.count("RESUME_COUNT", 1, MAX_TASKS),

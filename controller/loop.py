@@ -27,13 +27,15 @@ OnTick = Callable[[Observed, report.Done, bool, float], None]
 R = TypeVar("R")
 
 
-def workers(config: Config) -> int:
-    """Threads for a tick: one per query, so that they all run at once, and two more for
-    the one-by-one calls of the sources that make them (Glue jobs, virtual clusters,
-    applications). A source waiting on its own calls holds a thread, so there must always
-    be more threads than such sources, or they could wait on each other for ever."""
+def workers(config: Config, calls: int) -> int:
+    """Threads for a tick: one per query, so that they all start at once, and `calls` more
+    (MAX_CONCURRENT_CALLS) for the one-by-one calls of the sources that make them (Glue jobs,
+    virtual clusters, applications) and for the changes (one per table). A source waiting on
+    its own calls holds a thread, so there must always be more threads than such sources, or
+    they could wait on each other for ever. How many CLI processes run at once is the runner's
+    to bound (controller/aws.py), not the pool's: a thread waiting there holds no process."""
     queries = len(sources.configured(config)) + config.ecs_mode + config.native_mode
-    return max(3, queries + (2 if sources.fans_out(config) else 0))
+    return queries + max(2, calls)
 
 
 def _utc_now() -> datetime:

@@ -134,7 +134,7 @@ def controller(config: Config, aws: FakeAws, pool: Any) -> Controller:
 
 @pytest.fixture
 def pool() -> Iterator[ThreadPoolExecutor]:
-    with ThreadPoolExecutor(workers(ALL), thread_name_prefix="query") as executor:
+    with ThreadPoolExecutor(workers(ALL, 4), thread_name_prefix="query") as executor:
         yield executor
 
 
@@ -384,7 +384,7 @@ def test_json_fields_name_what_holds_the_pause_and_its_age() -> None:
     config = dataclasses.replace(ALL, max_backup_age=3600)
     aws = FakeAws()
     aws.clusters = [("backup-1", "RUNNING", epoch(90)), ("backup-0", "WAITING", epoch(4000))]
-    with ThreadPoolExecutor(workers(config)) as executor:
+    with ThreadPoolExecutor(workers(config, 4)) as executor:
         seen = controller(config, aws, executor).observe()
 
     fields = report.fields(config, seen, [], True)
@@ -412,11 +412,39 @@ def test_unknown_sources_are_named_in_the_json_fields() -> None:
     assert fields["unknown_sources"] == ["Glue", "EMR Serverless"]
 
 
-def test_pool_has_a_thread_per_query_and_spare_ones_for_one_by_one_calls() -> None:
-    assert workers(only(emr_prefix="b")) == 3
-    # EMR, Glue, EKS, Serverless, ECS; then two for the calls per job, cluster, application.
-    assert workers(ALL) == 7
-    assert workers(dataclasses.replace(ALL, dynamodb_table_prefix="t")) == 8
+def test_pool_has_a_thread_per_query_and_one_per_concurrent_call() -> None:
+    assert workers(only(emr_prefix="b"), 4) == 2 + 4  # EMR and ECS, then the calls
+    # EMR, Glue, EKS, Serverless and ECS; then the calls per job, cluster, application.
+    assert workers(ALL, 4) == 5 + 4
+    assert workers(dataclasses.replace(ALL, dynamodb_table_prefix="t"), 4) == 6 + 4
+    assert workers(ALL, 1) > 3, "more threads than sources that wait on their own calls"
+
+
+class OneAtATime(FakeAws):
+    """The CLI as the runner bounds it with MAX_CONCURRENT_CALLS=1: one process at a time."""
+
+    def __init__(self, desired: int = 1) -> None:
+        super().__init__(desired)
+        self.slot = threading.Semaphore(1)
+
+    def __call__(self, args: Sequence[str], *, mutating: bool = False) -> dict[str, Any]:
+        with self.slot:
+            return super().__call__(args, mutating=mutating)
+
+
+def test_one_call_at_a_time_still_completes_a_tick_of_every_fan_out_source() -> None:
+    aws = OneAtATime(desired=2)
+    aws.glue = {f"export-{i}": [] for i in range(5)}
+    aws.eks = {f"vc-{i}": [] for i in range(5)}
+    aws.serverless = {f"app-{i}": [] for i in range(4)}
+    aws.serverless["app-3"] = [{"id": "r-1", "name": "sls-orders", "state": "RUNNING"}]
+
+    with ThreadPoolExecutor(workers(ALL, 1)) as executor:
+        assert controller(ALL, aws, executor).tick()
+
+    assert aws.desired == 0
+    assert aws.most_in_flight == 1
+    assert len(aws.calls) == 4 + 5 + 5 + 4 + 3  # the listings, each item, ECS read, tag, update
 
 
 def test_oldest_age_counts_stuck_and_holding_backups_with_a_known_start() -> None:

@@ -6,9 +6,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, wait
 from datetime import datetime, timezone
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from controller import report, sources
 from controller.act import Actor
@@ -16,7 +16,7 @@ from controller.autoscalers import dynamodb, ecs
 from controller.autoscalers.dynamodb import Record, Target
 from controller.aws import AwsError, CliNotRunnable, Interrupted, Runner
 from controller.config import Config
-from controller.decide import Observed, Policy, decide, holding, records_needed
+from controller.decide import Decision, Observed, Policy, decide, holding, records_needed
 from controller.sources.backup import Backup
 
 log = logging.getLogger(__name__)
@@ -25,6 +25,16 @@ T = TypeVar("T")
 # how many seconds it took (the HTTP server's metrics and circuit breaker).
 OnTick = Callable[[Observed, report.Done, bool, float], None]
 R = TypeVar("R")
+# How often a pause or resume still under way says how far it got: one of hundreds of tables
+# takes minutes, and a silent log would look like a hang.
+PROGRESS_EVERY = 10.0
+# concurrent.futures.wait's shape: (futures, timeout) -> (done, not done).
+Wait = Callable[[set[Future[Any]], float], tuple[set[Future[Any]], set[Future[Any]]]]
+
+
+def _wait(futures: set[Future[Any]], timeout: float) -> tuple[set[Future[Any]], set[Future[Any]]]:
+    done, pending = wait(futures, timeout)
+    return done, pending
 
 
 def workers(config: Config, calls: int) -> int:
@@ -52,6 +62,7 @@ class Controller:
         clock: Callable[[], float] = time.monotonic,
         *,
         wall: Callable[[], datetime] = _utc_now,
+        waiting: Wait = _wait,
     ) -> None:
         self.config = config
         self.run = run
@@ -60,6 +71,7 @@ class Controller:
         self.clock = clock
         # Ages of backups are counted on the wall clock, as AWS reports their start times.
         self.wall = wall
+        self.waiting = waiting
         self.sources = sources.configured(config)
         self.policy = Policy(config.resume_count, config.resume_delay, config.resume_count_max)
         # RESUME_DELAY counts from the start until a backup is seen: a restart during the
@@ -81,6 +93,7 @@ class Controller:
         plan = decide(seen, self.policy)
         # Decisions are independent (one service, one table each): carry them out together.
         outcomes = [self.pool.submit(self.actor.carry_out, d) for d in plan.decisions]
+        self._progress(plan.decisions, outcomes)
         done = [(d, outcome.result()) for d, outcome in zip(plan.decisions, outcomes, strict=True)]
         c = self.config
         blind = (c.ecs_mode and seen.service is None) or (c.native_mode and seen.targets is None)
@@ -98,6 +111,25 @@ class Controller:
         if self.on_tick is not None:
             self.on_tick(seen, done, ok, time.monotonic() - started)
         return ok
+
+    def _progress(self, decisions: Sequence[Decision], outcomes: Sequence[Future[Any]]) -> None:
+        """Wait for the changes, saying every PROGRESS_EVERY seconds how many of them (one per
+        table, one for the service) are done while some are still under way."""
+        changes = {o for d, o in zip(decisions, outcomes, strict=True) if d.steps}
+        verbs = ", ".join(dict.fromkeys(d.verb.value for d in decisions if d.steps))
+        started = self.clock()
+        pending = set(changes)
+        while pending:
+            _, pending = self.waiting(pending, PROGRESS_EVERY)
+            if pending:
+                log.info(
+                    "%s in progress: %d of %d done, %.0fs so far",
+                    verbs,
+                    len(changes - pending),
+                    len(changes),
+                    self.clock() - started,
+                    extra={"fields": {"done": len(changes - pending), "total": len(changes)}},
+                )
 
     def observe(self) -> Observed:
         """Ask AWS about everything the rule looks at; a part that could not be read is None."""
@@ -187,13 +219,14 @@ def run(
     once: bool,
     stop: threading.Event,
     on_success: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """Tick until stopped. Exit status: 0, or 1 when a `--once` tick failed.
 
     `on_success` runs after each tick that completed (the heartbeat).
     """
     while True:
-        started = time.monotonic()
+        started = clock()
         try:
             ok = controller.tick()
         except Interrupted:
@@ -217,7 +250,17 @@ def run(
             return 0
         if once:
             return 0 if ok else 1
+        took = clock() - started
+        if took > interval:
+            log.warning(
+                "the tick took %.0fs, longer than POLL_INTERVAL (%gs): the next one starts at "
+                "once. Give the controller more CPUs or MAX_CONCURRENT_CALLS, or raise "
+                "POLL_INTERVAL (docs/performance.md#sizing)",
+                took,
+                interval,
+                extra={"fields": {"tick_s": round(took, 3), "interval_s": interval}},
+            )
         # Waiting on the event, not sleeping, is what lets SIGTERM end the wait at once.
-        if stop.wait(max(0.0, interval - (time.monotonic() - started))):
+        if stop.wait(max(0.0, interval - took)):
             log.info("shutdown requested; exiting")
             return 0

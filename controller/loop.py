@@ -40,12 +40,14 @@ def _wait(futures: set[Future[Any]], timeout: float) -> tuple[set[Future[Any]], 
 def workers(config: Config, calls: int) -> int:
     """Threads for a tick: one per query, so that they all start at once, and `calls` more
     (MAX_CONCURRENT_CALLS) for the one-by-one calls of the sources that make them (Glue jobs,
-    virtual clusters, applications) and for the changes (one per table). A source waiting on
-    its own calls holds a thread, so there must always be more threads than such sources, or
-    they could wait on each other for ever. How many CLI processes run at once is the runner's
-    to bound (controller/aws.py), not the pool's: a thread waiting there holds no process."""
+    virtual clusters, applications) and for the changes of native mode (one per table); two
+    do for the service's change alone. A source waiting on its own calls holds a thread, so
+    there must always be more threads than such sources, or they could wait on each other for
+    ever. How many CLI processes run at once is the runner's to bound (controller/aws.py), not
+    the pool's: a thread waiting there holds no process."""
     queries = len(sources.configured(config)) + config.ecs_mode + config.native_mode
-    return queries + max(2, calls)
+    many = sources.fans_out(config) or config.native_mode
+    return queries + (max(2, calls) if many else 2)
 
 
 def _utc_now() -> datetime:

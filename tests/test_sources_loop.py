@@ -413,7 +413,7 @@ def test_unknown_sources_are_named_in_the_json_fields() -> None:
 
 
 def test_pool_has_a_thread_per_query_and_one_per_concurrent_call() -> None:
-    assert workers(only(emr_prefix="b"), 4) == 2 + 4  # EMR and ECS, then the calls
+    assert workers(only(emr_prefix="b"), 4) == 2 + 2  # EMR and ECS, then the service's change
     # EMR, Glue, EKS, Serverless and ECS; then the calls per job, cluster, application.
     assert workers(ALL, 4) == 5 + 4
     assert workers(dataclasses.replace(ALL, dynamodb_table_prefix="t"), 4) == 6 + 4

@@ -74,7 +74,7 @@ GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
         (
             ("AWS_CLI", "aws", "the AWS CLI to run (v1 or v2)"),
             ("AWS_ENDPOINT_URL", "unset", "--endpoint-url for every call (a local fake AWS)"),
-            ("MAX_CONCURRENT_CALLS", "from CPUs/memory", "CLI calls at once, about 60 MiB each"),
+            ("MAX_CONCURRENT_CALLS", "from CPUs/memory", "CLI calls at once, 60-70 MiB each"),
         ),
     ),
 )

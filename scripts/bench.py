@@ -551,12 +551,12 @@ def _calls(metrics: str) -> dict[str, float]:
     return found
 
 
-def machine() -> dict[str, Any]:
+def machine(aws_cli: str | None = None) -> dict[str, Any]:
     return {
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "aws_cli": subprocess.run(
-            [executable("aws"), "--version"], capture_output=True, text=True, check=True
+            [aws_cli or executable("aws"), "--version"], capture_output=True, text=True, check=True
         ).stdout.strip()
         or "?",
         # Other work on the machine slows every figure: the 1-minute load when measured.
@@ -564,12 +564,17 @@ def machine() -> dict[str, Any]:
     }
 
 
-def run_growth(tables: list[int], jobs: list[int], concurrency: list[int]) -> dict[str, Any]:
-    """Only the growth figures (--growth-only)."""
+def run_growth(
+    tables: list[int], jobs: list[int], concurrency: list[int], aws_cli: str | None = None
+) -> dict[str, Any]:
+    """Only the growth figures (--growth-only), with the controller running `aws_cli`."""
     compileall.compile_dir(ROOT / "controller", quiet=1)
     with MotoServer() as moto, tempfile.TemporaryDirectory() as tmp:
-        found = growth(moto, Bench(moto, Path(tmp)), tables, jobs, concurrency)
-    return {"date": time.strftime("%Y-%m-%d"), "machine": machine(), "growth": found}
+        bench = Bench(moto, Path(tmp))
+        if aws_cli:
+            bench.env["AWS_CLI"] = aws_cli
+        found = growth(moto, bench, tables, jobs, concurrency)
+    return {"date": time.strftime("%Y-%m-%d"), "machine": machine(aws_cli), "growth": found}
 
 
 def run(
@@ -773,11 +778,15 @@ def main() -> int:
     parser.add_argument(
         "--growth-only", action="store_true", help="only the growth with tables and jobs"
     )
+    parser.add_argument(
+        "--aws-cli",
+        help="with --growth-only: the AWS CLI the controller runs (default: v1 from .venv)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     scale = (args.tables, args.jobs, args.concurrency)
     if args.growth_only:
-        result = run_growth(*scale)
+        result = run_growth(*scale, aws_cli=args.aws_cli)
         print(json.dumps(result, indent=2) if args.json else growth_table(result))
         return 0
     result = run(args.rounds, args.ticks, args.interval, args.source_rounds, scale)

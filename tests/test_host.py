@@ -152,10 +152,11 @@ def test_unreadable_cgroup_files_are_no_limit(tmp_path: Path, files: dict[str, s
         (0.25, 512, 2),  # the ECS recipe's task: two calls share a quarter CPU
         (0.5, 1024, 2),
         (1, 2048, 2),
-        (2, 4096, 4),
-        (4, 8192, 8),
-        (16, 512, 7),  # memory binds: (512 - 40) // 60
-        (2, 128, 1),  # room for one CLI process only
+        (1.5, 2048, 2),
+        (2, 4096, 2),
+        (4, 8192, 4),
+        (16, 512, 6),  # memory binds: (512 - 40) // 70
+        (2, 160, 1),  # room for one CLI process only
         (1, 64, 1),  # never none
     ],
 )

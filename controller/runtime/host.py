@@ -3,8 +3,8 @@ container's cgroup limits where there are any, else the host's; and from them, h
 CLI calls to run at once when MAX_CONCURRENT_CALLS does not say.
 
 A container sees the host's CPUs and memory in os.cpu_count() and /proc/meminfo, not its own
-share: an ECS task of 0.25 vCPU and 512 MiB on a 16-core host would start 32 CLI processes of
-60 MiB each and be killed for memory. The cgroup files say what the kernel will enforce.
+share: an ECS task of 0.25 vCPU and 512 MiB on a 16-core host would start 16 CLI processes of
+70 MiB each and be killed for memory. The cgroup files say what the kernel will enforce.
 """
 
 from __future__ import annotations
@@ -18,13 +18,15 @@ from pathlib import Path
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 PROC_CGROUP = Path("/proc/self/cgroup")
 MIB = 1024 * 1024
-# One aws CLI process at its peak (55-66 MiB measured for v1 and v2, docs/performance.md),
-# and the controller itself with room to spare (26-28 MiB measured).
-CLI_MIB = 60
+# One aws CLI process at its peak (55-62 MiB measured for v1, 71 MiB for v2, which the
+# image ships; docs/performance.md), and the controller itself with room to spare (27-33 MiB
+# measured, 200 tables included).
+CLI_MIB = 70
 OWN_MIB = 40
-# CLI calls per CPU: a call is mostly the CLI's own start-up (CPU), the rest a wait on AWS;
-# measured on 2 CPUs in docs/performance.md ("Concurrency").
-CALLS_PER_CPU = 2
+# CLI calls per CPU: a call is almost all the CLI's own CPU (its start-up), so one per CPU
+# keeps them busy; more made no tick shorter and each call's CPU time longer, measured in
+# docs/performance.md ("Sizing").
+CALLS_PER_CPU = 1
 # cgroup v1 writes "no limit" as the largest page-aligned 64-bit number.
 _UNLIMITED = 1 << 60
 
@@ -41,9 +43,10 @@ class Limits:
 
 
 def concurrent_calls(limits: Limits) -> int:
-    """How many CLI calls fit: two per CPU, as many as the memory holds next to the
-    controller, never fewer than one. At least two when both fit, so that a tick's first two
-    queries (a source and the service) still run together on a fraction of a CPU."""
+    """How many CLI calls fit: one per CPU, as many as the memory holds next to the
+    controller, never fewer than one. At least two when the memory holds them, so that a
+    tick's first two queries (a source and the service) still start together on a fraction of
+    a CPU, as they always have."""
     by_memory = max(1, (limits.memory // MIB - OWN_MIB) // CLI_MIB)
     by_cpu = max(2, math.ceil(CALLS_PER_CPU * limits.cpus))
     return min(by_cpu, by_memory)

@@ -491,6 +491,27 @@ def _default_concurrency() -> str:
     return f"{host.concurrent_calls(limits)} ({limits})"
 
 
+# The sizes of the sizing estimate: Fargate's smallest CPU sizes and some fleets.
+SIZING_CPUS = (0.25, 0.5, 1.0, 2.0, 4.0)
+SIZING_TABLES = (10, 50, 100, 200, 500)
+
+
+def sizing(found: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a pause and a resume of N tables would take on V CPUs: the CLI's CPU seconds per
+    table measured here (the slope), spread over the CPUs. A CLI call is almost all CPU, so
+    this is the floor where the CPUs are the controller's alone; against AWS each call also
+    waits on the network, which one call per CPU does not hide."""
+    if len(found["tables"]) < 2:
+        return []
+    per = found["per_table"]
+    rows = []
+    for cpus in SIZING_CPUS:
+        pause, resume = per["pause_cli_cpu_s"] / cpus, per["resume_cli_cpu_s"] / cpus
+        cells = [f"{n}: {pause * n:.0f}/{resume * n:.0f} s" for n in SIZING_TABLES]
+        rows.append((f"estimate on {cpus:g} CPUs: tables: pause/resume", ", ".join(cells)))
+    return rows
+
+
 def growth_table(result: dict[str, Any]) -> str:
     rows = [("date / machine", f"{result['date']}, {result['machine']['cores']} cores "
              f"(load {result['machine']['load_average']:.1f} at start), "
@@ -526,6 +547,7 @@ def growth_table(result: dict[str, Any]) -> str:
             "steady tick: per Glue job (slope)",
             f"{per['wall_s']:.2f} s, {per['calls']:.2f} calls, {per['cli_cpu_s']:.2f} s CLI CPU",
         ))  # fmt: skip
+    rows += sizing(found)
     for r in found["concurrency"]:
         t = r["steady"]
         rows.append((

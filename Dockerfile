@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
 # The controller's image: a Python slim base, the official AWS CLI v2 and this package,
-# running as a non-root user with the controller itself as PID 1. README.md, "Deploy".
+# running as a non-root user with the controller itself as PID 1. docs/image.md says what
+# each layer is for, docs/deploy.md how to run it.
 
 # Both pinned; bump them on purpose. The build and final stages share one Python, so the
 # virtualenv copied between them points at the same interpreter.
@@ -29,7 +30,7 @@ RUN useradd --system --no-log-init --uid 10001 --user-group --create-home contro
 # AUTOSCALER_CLUSTER, AUTOSCALER_REGION, AUTOSCALER_SERVICE, DEBUG_OUTPUT, ...) have no
 # defaults here: a missing one must stop the controller with a message, as it does.
 # MALLOC_ARENA_MAX=2: sh starts threads for every CLI call and glibc gives threads arenas of
-# their own; capping them halved the slow RSS creep of a long-running loop (see the README).
+# their own; capping them halved the slow RSS creep of a long-running loop (docs/image.md).
 ENV PATH=/opt/controller/bin:/usr/local/aws-cli/v2/current/bin:$PATH \
     AWS_PAGER="" \
     MALLOC_ARENA_MAX=2

@@ -42,6 +42,11 @@ setup(
             # Docker SDK would send: the image cannot be built here, so both are checked.
             "dockerfile>=3.3",
             "docker>=7.0",
+            # deploy/cloudformation.yaml: linted, its generated parts written (PyYAML), and
+            # the EMF lines checked against the specification's structure (jsonschema).
+            "cfn-lint>=1.0",
+            "PyYAML>=6.0",
+            "jsonschema>=4.0",
         ],
     },
     entry_points={

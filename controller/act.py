@@ -5,11 +5,11 @@ from __future__ import annotations
 import enum
 import logging
 import threading
-from collections.abc import MutableMapping
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from controller.autoscalers import dynamodb, ecs
-from controller.autoscalers.dynamodb import Record
 from controller.aws import AwsError, Interrupted, Runner, UnexpectedOutput
 from controller.config import Config
 from controller.decide import (
@@ -48,39 +48,61 @@ class Outcome:
 DONE = Outcome(Status.DONE)
 
 
+class TooLate(Exception):
+    """A pause's change would start after its pause window: its record may be removed by then."""
+
+
 class Actor:
-    """Applies steps for one controller. `records` is the controller's cache of table records,
-    kept true as the steps change the tags it mirrors."""
+    """Applies steps for one controller."""
 
     def __init__(
         self,
         config: Config,
         run: Runner,
         stop: threading.Event,
-        records: MutableMapping[str, Record],
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.config = config
         self.run = run
         self.stop = stop
-        self.records = records
+        self.clock = clock
 
-    def carry_out(self, decision: Decision) -> Outcome:
+    def carry_out(self, decision: Decision, since: float | None = None) -> Outcome:
         """Run a decision's steps in order, stopping at the first failure.
 
         Each step is one mutating call, which a shutdown never interrupts; a shutdown
         stops the steps after it. Any prefix of the steps leaves a state the rule can
         finish from on the next start.
+
+        `since` is when the pause id was made (on this clock), which is as old as the time
+        in the id: the steps after a record must start within the pause window of it.
         """
         if self.config.dry_run:
             return Outcome(Status.SKIPPED, "dry run, not applied")
         unrecorded = ""
+        # Set once this decision's record is sent: the changes after it must start within
+        # the pause window (Config.pause_window, docs/reliability.md), counted from the
+        # pause id's time, which other controllers read its age by.
+        recorded: float | None = None
         for done, step in enumerate(decision.steps):
             try:
                 if self.stop.is_set():
                     raise Interrupted(str(step))
+                if recorded is not None and self.clock() - recorded > self.config.pause_window:
+                    raise TooLate
+                if isinstance(step, RecordPausedCount | RecordSuspended):
+                    recorded = self.clock() if since is None else since
                 self.apply(step)
             except Interrupted:
                 return Outcome(Status.STOPPED, f"after {done} of {len(decision.steps)} steps")
+            except TooLate:
+                # Nothing is lost: the record stays and settles, and the next tick pauses
+                # again under a record of its own.
+                detail = (
+                    f"gave up after {done} of {len(decision.steps)} steps: more than "
+                    f"{self.config.pause_window:g}s since its pause began"
+                )
+                return Outcome(Status.FAILED, detail)
             except UnexpectedOutput as error:
                 # The CLI exited 0: AWS accepted the change, only its answer is unreadable.
                 # Calling it failed would log the opposite of what happened and stop the
@@ -114,7 +136,7 @@ class Actor:
         else:
             what = "dynamodb:TagResource and dynamodb:UntagResource on the table"
             turned_on = ", ".join(
-                f"{s.target} ({'/'.join(sorted(step.record.get(s.target.record_key, ())))})"
+                f"{s.target} ({'/'.join(sorted(_recorded(step, s)))})"
                 for s in decision.steps
                 if isinstance(s, SetSuspended)
             )
@@ -140,26 +162,22 @@ class Actor:
     def apply(self, step: Step) -> None:
         c, run = self.config, self.run
         match step:
-            case RecordPausedCount(arn, count):
-                ecs.record_paused_count(run, arn, c.autoscaler_region, count)
+            case RecordPausedCount(arn, key, count):
+                ecs.record_paused_count(run, arn, c.autoscaler_region, key, count)
             case SetDesiredCount(count):
                 ecs.set_desired_count(
                     run, c.autoscaler_cluster, c.autoscaler_service, c.autoscaler_region, count
                 )
-            case ForgetPausedCount(arn):
-                ecs.forget_paused_count_if_running(
-                    run, c.autoscaler_cluster, c.autoscaler_service, c.autoscaler_region, arn
-                )
+            case ForgetPausedCount(arn, keys):
+                ecs.forget_paused_counts(run, arn, c.autoscaler_region, keys)
             case RecordSuspended(arn, record):
-                # Forget what was read before: the table's tags are changing.
-                self.records.pop(arn, None)
                 dynamodb.write_record(run, arn, c.dynamodb_region, record)
             case SetSuspended(target, suspended):
                 dynamodb.set_suspended(run, target, c.dynamodb_region, suspended)
             case ForgetSuspended(arn, keys):
-                try:
-                    dynamodb.forget_record(run, arn, c.dynamodb_region, keys)
-                except UnexpectedOutput:
-                    self.records[arn] = {}  # the tags are gone all the same
-                    raise
-                self.records[arn] = {}
+                dynamodb.forget_record(run, arn, c.dynamodb_region, keys)
+
+
+def _recorded(record: RecordSuspended, step: SetSuspended) -> frozenset[str]:
+    found = [flags for key, flags in record.record.items() if step.target.named_by(key)]
+    return frozenset().union(*found)

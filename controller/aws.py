@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
+# The longest wait between two attempts of a call: tenacity's exponential wait is capped at
+# 10 s, plus up to 1 s of jitter. Here, not in config, because config imports the sources,
+# which import the runner; config reads them from here for its bounds on a call.
+RETRY_WAIT_MAX = 10.0
+RETRY_JITTER = 1.0
 T = TypeVar("T")
 
 
@@ -206,7 +211,8 @@ def retrying(
         stop=tenacity.stop_after_attempt(attempts),
         # Exponential from about 1 s, capped at 10 s, with jitter so that several
         # controllers hitting the same throttled API do not retry in step.
-        wait=wait or tenacity.wait_exponential_jitter(initial=1, max=10, jitter=1),
+        wait=wait
+        or tenacity.wait_exponential_jitter(initial=1, max=RETRY_WAIT_MAX, jitter=RETRY_JITTER),
         retry=tenacity.retry_if_exception(lambda e: isinstance(e, AwsError) and e.retryable),
         before_sleep=log_retry,
         sleep=wait_or_stop,

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from controller import PROG, __version__, release, report
 from controller.aws import AwsCli, CliNotRunnable
-from controller.config import Config, ConfigError, load
+from controller.config import Config, ConfigError, UsageError, build_parser, load
 from controller.loop import Controller, run, workers
 from controller.runtime import host, logs, reap, shutdown
 from controller.runtime.heartbeat import Heartbeat
@@ -30,15 +30,20 @@ EXIT_CONFIG = 2
 def main(argv: Sequence[str] | None = None) -> int:
     env = dict(os.environ)
     args = sys.argv[1:] if argv is None else list(argv)
+    # LOG_FORMAT itself may be among the problems; then the text form is used.
+    json_line = env.get("LOG_FORMAT", "").lower() == "json"
     try:
         config = load(args, env)
-    except ConfigError as error:
-        # LOG_FORMAT itself may be among the problems; then the text form is used.
-        return bad_configuration(
-            error.problems, json_line=env.get("LOG_FORMAT", "").lower() == "json"
+    except (ConfigError, UsageError) as error:
+        return (
+            bad_configuration(error.problems, json_line=json_line)
+            if isinstance(error, ConfigError)
+            else bad_usage(str(error), json_line=json_line)
         )
 
-    logs.setup(config.debug, env, json_lines=config.log_format == "json")
+    # --release is a one-off whose every line says what it restored: never left out.
+    level = "INFO" if config.release and config.log_level == "NOTICE" else config.log_level
+    logs.setup(config.debug, env, json_lines=config.log_format == "json", level=level)
     served = None
     if config.http_port is not None:
         # Imported here, not at the top: prometheus_client and the server cost start-up time
@@ -66,7 +71,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         reap.start(aws)
 
     def on_signal(received: signal.Signals) -> None:
-        log.info("received %s", received.name)
+        log.log(logs.NOTICE, "received %s", received.name)
         stop.set()
         aws.interrupt()
 
@@ -90,7 +95,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
     if config.breaker_only:
         paused.append(f"an autoscaler that polls /circuit-breaker on port {config.http_port}")
-    log.info(
+    log.log(
+        logs.NOTICE,
         "%s %s: pausing %s while %s is active in %s; %s%s%s; up to %d AWS CLI calls at once (%s)",
         PROG,
         __version__,
@@ -106,7 +112,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     heartbeat = Heartbeat(Path(config.heartbeat_file), config.interval, config.call_timeout)
     heartbeat.reset()
     if served:
-        log.info(
+        log.log(
+            logs.NOTICE,
             "serving /metrics, /healthz and /circuit-breaker on %s port %d",
             config.http_address,
             config.http_port,
@@ -144,14 +151,27 @@ def concurrency(config: Config) -> tuple[int, str]:
 
 def bad_configuration(problems: Sequence[str], json_line: bool = False) -> int:
     if json_line:
-        # One JSON object like every other line, so that a log pipeline parsing JSON sees it.
-        record = logging.LogRecord(PROG, logging.ERROR, __file__, 0, "", None, None)
-        record.msg = f"bad configuration: {'; '.join(problems)}"
-        record.__dict__["fields"] = {"problems": list(problems), "exit_status": EXIT_CONFIG}
-        print(logs.JsonFormatter().format(record), file=sys.stderr)
+        _json_error(f"bad configuration: {'; '.join(problems)}", {"problems": list(problems)})
         return EXIT_CONFIG
     print(f"{PROG}: error: bad configuration:", file=sys.stderr)
     for problem in problems:
         print(f"  - {problem}", file=sys.stderr)
     print(f"See '{PROG} --help' and the README for the settings.", file=sys.stderr)
     return EXIT_CONFIG
+
+
+def bad_usage(problem: str, json_line: bool = False) -> int:
+    """A flag argparse could not take: its usage message, or one JSON object."""
+    if json_line:
+        _json_error(f"bad usage: {problem}", {"problems": [problem]})
+    else:
+        build_parser().print_usage(sys.stderr)
+        print(f"{PROG}: error: {problem}", file=sys.stderr)
+    return EXIT_CONFIG
+
+
+def _json_error(message: str, fields: dict[str, object]) -> None:
+    # One JSON object like every other line, so that a log pipeline parsing JSON sees it.
+    record = logging.LogRecord(PROG, logging.ERROR, __file__, 0, message, None, None)
+    record.__dict__["fields"] = {**fields, "exit_status": EXIT_CONFIG}
+    print(logs.JsonFormatter().format(record), file=sys.stderr)

@@ -7,6 +7,7 @@ together so that a person fixes the configuration in one go.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import ipaddress
 import math
 import os
@@ -15,10 +16,11 @@ import shutil
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 from urllib.parse import urlparse
 
 from controller import PROG, __version__, settings, sources
+from controller.aws import RETRY_JITTER, RETRY_WAIT_MAX
 from controller.runtime.heartbeat import DEFAULT_HEARTBEAT_FILE
 from controller.sources.emr import EMR_ACTIVE_STATES
 
@@ -43,6 +45,11 @@ MAX_TABLE_NAME = 255  # DynamoDB's limit: a longer prefix could never match a ta
 MAX_TASKS = 5000  # ECS's quota of tasks per service
 AUTOSCALER = ("AUTOSCALER_CLUSTER", "AUTOSCALER_REGION", "AUTOSCALER_SERVICE")
 LOG_FORMATS = ("text", "json")
+# No level hides a change, a failure or the start-up line: NOTICE is the quietest.
+LOG_LEVELS = ("INFO", "DEBUG", "NOTICE")
+# CloudWatch's limits: a namespace (PutMetricData) and a dimension value (Dimension).
+MAX_NAMESPACE = 255
+MAX_DIMENSION = 1024
 # Every interface, so that a container's published port reaches it.
 DEFAULT_HTTP_ADDRESS = "0.0.0.0"  # noqa: S104
 # Each trigger of a pause (one per kind of backup), with the longest name its service allows:
@@ -99,6 +106,9 @@ class Config:
     emr_states: tuple[str, ...] = EMR_ACTIVE_STATES
     # Seconds; 0: a backup holds the pause for as long as it is active.
     max_backup_age: float = 0.0
+    log_level: str = "INFO"
+    # Empty: no CloudWatch embedded metrics in the tick's JSON line.
+    cloudwatch_namespace: str = ""
     max_fan_out: int = DEFAULT_MAX_FAN_OUT
 
     @property
@@ -108,6 +118,27 @@ class Config:
     @property
     def native_mode(self) -> bool:
         return bool(self.dynamodb_table_prefix)
+
+    @property
+    def call_bound(self) -> float:
+        """The longest one CLI call can take, its retries and the waits between them included:
+        the runner kills a call at CALL_TIMEOUT."""
+        waits = (RETRY_WAIT_MAX + RETRY_JITTER) * (self.call_attempts - 1)
+        return self.call_timeout * self.call_attempts + waits
+
+    @property
+    def pause_window(self) -> float:
+        """Seconds after writing its record within which a pause may still start its changes
+        of scaling; past it the pause gives up and the next tick starts a new one."""
+        return self.call_bound
+
+    @property
+    def record_settle(self) -> float:
+        """Seconds a record must have been seen before the controller removes it. Longer than
+        a pause's window plus its last call (and a call's time again for AWS to apply it), so
+        a record is never removed while the change it records may still land
+        (docs/reliability.md)."""
+        return self.pause_window + self.call_bound + self.call_timeout
 
     @property
     def breaker_only(self) -> bool:
@@ -121,8 +152,18 @@ class ConfigError(Exception):
         self.problems = list(problems)
 
 
+class UsageError(Exception):
+    """A flag argparse cannot take (unknown, or without its value): the caller says so in
+    the log's format and exits with status 2, as argparse itself would."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog=PROG,
         usage="%(prog)s [options] | %(prog)s healthcheck",
         formatter_class=argparse.RawDescriptionHelpFormatter,
@@ -272,12 +313,42 @@ class _Reader:
             return raw
         return found
 
-    def choice(self, name: str, choices: Sequence[str]) -> str:
+    def choice(self, name: str, choices: Sequence[str], *, upper: bool = False) -> str:
+        """One of `choices` (the first is the default), in any case."""
         raw = self.env.get(name, choices[0])
-        if raw.lower() not in choices:
+        value = raw.upper() if upper else raw.lower()
+        if value not in choices:
             self.problems.append(f"{name} must be one of {', '.join(choices)}: {_shown(raw)}")
             return choices[0]
-        return raw.lower()
+        return value
+
+    def namespace(self, name: str, log_format: str) -> str:
+        raw = self.env.get(name, "")
+        if not raw:
+            return ""
+        problem = ""
+        if not raw.isascii() or not raw.isprintable() or not raw.strip():
+            problem = "must be printable ASCII text, not only spaces"
+        elif len(raw) > MAX_NAMESPACE:
+            problem = f"must be at most {MAX_NAMESPACE} characters ({len(raw)})"
+        elif raw.startswith(":"):
+            problem = "must not start with ':'"
+        elif raw.upper().startswith("AWS/"):
+            problem = "must not start with 'AWS/', which AWS keeps for its own services"
+        if problem:
+            self.problems.append(f"{name} {problem}: {_shown(raw)}")
+        elif log_format != "json":
+            # CloudWatch Logs finds the metrics only in a line that is one JSON object.
+            self.problems.append(f"{name} is set but LOG_FORMAT is not json")
+        return raw
+
+    def dimension(self, name: str, value: str) -> None:
+        """A value CloudWatch takes as a metric dimension, with CLOUDWATCH_NAMESPACE."""
+        if value and (not value.isascii() or len(value) > MAX_DIMENSION):
+            self.problems.append(
+                f"{name} must be ASCII and at most {MAX_DIMENSION} characters with "
+                f"CLOUDWATCH_NAMESPACE, as a CloudWatch dimension: {_shown(value)}"
+            )
 
     def emr_states(self, name: str, emr: bool) -> tuple[str, ...]:
         raw = self.env.get(name)
@@ -338,6 +409,23 @@ class _Reader:
         if parsed.scheme not in ("http", "https") or not parsed.netloc or blank:
             self.problems.append(f"{name} must be an http(s) URL: {_shown(raw)}")
         return raw
+
+
+# The metric dimensions that name what is controlled, so that two controllers in one account
+# and namespace keep their metrics apart (and a template's alarms can name them).
+SERVICE = "AutoscalerService"
+TABLE_PREFIX = "DynamodbTablePrefix"
+
+
+def dimensions(config: Config) -> dict[str, str]:
+    """The metric dimensions of this configuration: the ECS service as `CLUSTER/SERVICE`,
+    exactly as configured, and the table prefix; none in circuit breaker mode."""
+    found = {}
+    if config.ecs_mode:
+        found[SERVICE] = f"{config.autoscaler_cluster}/{config.autoscaler_service}"
+    if config.native_mode:
+        found[TABLE_PREFIX] = config.dynamodb_table_prefix
+    return found
 
 
 def _shown(value: str, limit: int = 80) -> str:
@@ -424,6 +512,7 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
             "RESUME_DELAY", env.get("RESUME_DELAY"), 0.0, 0, MAX_INTERVAL, zero=True
         ),
         log_format=read.choice("LOG_FORMAT", LOG_FORMATS),
+        log_level=read.choice("LOG_LEVEL", LOG_LEVELS, upper=True),
         heartbeat_file=read.heartbeat_file("HEARTBEAT_FILE"),
         http_port=read.port("HTTP_PORT"),
         http_address=read.address("HTTP_ADDRESS"),
@@ -434,6 +523,12 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         ),
         max_fan_out=read.count("MAX_FAN_OUT", DEFAULT_MAX_FAN_OUT, MAX_MAX_FAN_OUT),
     )
+    namespace = read.namespace("CLOUDWATCH_NAMESPACE", config.log_format)
+    if namespace:
+        service = dimensions(config).get(SERVICE, "")
+        read.dimension("AUTOSCALER_CLUSTER/AUTOSCALER_SERVICE", service)
+        read.dimension("DYNAMODB_TABLE_PREFIX", config.dynamodb_table_prefix)
+        config = dataclasses.replace(config, cloudwatch_namespace=namespace)
     if config.resume_count > config.resume_count_max:
         # A record above RESUME_COUNT_MAX is refused for RESUME_COUNT: that must be trusted.
         read.problems.append(

@@ -3,6 +3,13 @@
 Every step is one CLI call, and the steps of a change are ordered so that the world is in a
 state the rule can finish from if the controller dies between any two of them: a record is
 written before the thing it records is changed, and removed only after it was undone.
+
+Any number of controllers may run side by side (a rolling deploy, two replicas), and tags are
+last-writer-wins with no compare-and-swap. So each pause writes records under keys of its own
+(the tick's pause id), a resume removes only records it has read, and only records that have
+been seen for longer than a pause can take (`settled`): a record younger than that may belong
+to a pause whose change has not landed yet. tests/test_records_model.py enumerates the
+interleavings of two and three controllers against these steps (docs/reliability.md).
 """
 
 from __future__ import annotations
@@ -15,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 from controller.autoscalers.dynamodb import ALL, Record, Target
-from controller.autoscalers.ecs import PAUSED_COUNT_TAG, Service
+from controller.autoscalers.ecs import Service, record_key
 from controller.sources.backup import Backup
 
 
@@ -29,9 +36,11 @@ class Verb(enum.Enum):
 
 @dataclass(frozen=True)
 class RecordPausedCount:
-    """Tag the service with the desired count it had, before setting it to 0."""
+    """Tag the service with the desired count it had, under this pause's own key, before
+    setting it to 0."""
 
     service_arn: str
+    key: str
     count: int
 
 
@@ -42,12 +51,16 @@ class SetDesiredCount:
 
 @dataclass(frozen=True)
 class ForgetPausedCount:
+    """Remove these records (and no other: another pause's may have come since)."""
+
     service_arn: str
+    keys: tuple[str, ...]
 
 
 @dataclass(frozen=True)
 class RecordSuspended:
-    """Tag the table with the flags about to be turned on, before turning them on."""
+    """Tag the table with the flags about to be turned on, under this pause's own keys, before
+    turning them on."""
 
     table_arn: str
     record: Record
@@ -122,23 +135,33 @@ class Observed:
     """One tick's view of the world. A part that is None was not asked about (its mode is
     off) or could not be read: the rule then leaves it alone."""
 
-    # The matching active backups that hold the pause (see holding), or None when a query
-    # of one of the sources failed.
-    backups: Sequence[Backup] | None
+    # The matching active backups seen by the sources that were read, and that hold the pause
+    # (see holding). One is enough to pause, whatever the sources in `unknown` would say.
+    backups: Sequence[Backup]
     service: Service | None = None
     targets: Sequence[Target] | None = None
-    # The controller's records, by table ARN, for the tables that were read (records_needed).
+    # The controller's records, by table ARN, for the tables whose records were read.
     records: Mapping[str, Record] = field(default_factory=dict)
+    # The records (resource ARN, tag key) seen for longer than a pause can take: only these
+    # may be removed (see the module's docstring).
+    settled: frozenset[tuple[str, str]] = frozenset()
+    # The id of any pause this tick makes: its records' keys carry it.
+    pause_id: str = "000000000000"
     # Seconds on a monotonic clock: now, and when a matching cluster was last seen active.
     now: float = 0.0
     last_backup: float = 0.0
     # Matching backups active for longer than MAX_BACKUP_AGE: they no longer hold the pause.
-    # Known even when another source's query failed.
     stuck: Sequence[Backup] = ()
-    # The sources whose query failed ("EMR", "Glue", ...), when backups is None.
+    # The sources whose query failed ("EMR", "Glue", ...): a backup may be running there
+    # unseen, so nothing may resume while one is listed.
     unknown: Sequence[str] = ()
     # The wall-clock time of the observation, which the backups' ages are counted to.
     at: datetime | None = None
+
+    @property
+    def clear(self) -> bool:
+        """Every source was read and none holds the pause: the only view a resume follows."""
+        return not self.backups and not self.unknown
 
 
 @dataclass(frozen=True)
@@ -175,17 +198,9 @@ def holding(
 def oldest_age(seen: Observed) -> float | None:
     """Seconds the oldest matching active backup has been active, whether it holds the pause
     or is stuck; None when there is none with a known age (for metrics)."""
-    ages = [age(b, seen.at) for b in (*(seen.backups or ()), *seen.stuck)]
+    ages = [age(b, seen.at) for b in (*seen.backups, *seen.stuck)]
     known = [a for a in ages if a is not None]
     return max(known) if known else None
-
-
-def records_needed(backups: Sequence[Backup] | None, targets: Sequence[Target]) -> list[str]:
-    """Table ARNs whose records the rule needs: only to resume, so only with no backup, and
-    only for tables with something suspended (nothing else could need resuming)."""
-    if backups is None or backups:
-        return []
-    return sorted({t.table_arn for t in targets if t.suspended})
 
 
 def decide(seen: Observed, policy: Policy = Policy()) -> Plan:
@@ -193,17 +208,20 @@ def decide(seen: Observed, policy: Policy = Policy()) -> Plan:
     if seen.service is not None and seen.service.status != "ACTIVE":
         reason = f"service is {seen.service.status}, not ACTIVE"
         decisions.append(Decision(Verb.HOLD, reason, fault=True))
-    if seen.backups is None:
-        # Never resume blind: if a backup is running and we cannot see it, resuming would
-        # let the autoscaler fight the backup for capacity.
-        which = " and ".join(seen.unknown) or "backup"
+    # Three ways, for the service and each table alike. A backup seen by any source pauses,
+    # whatever the sources that could not be read would say: all they could add is more
+    # backups. A resume needs every source read and none holding the pause.
+    active = bool(seen.backups)
+    if not active and seen.unknown:
+        # Never resume blind: if a backup is running where we cannot see, resuming would let
+        # the autoscaler fight it for capacity. Nothing seen, so nothing to pause either.
+        which = " and ".join(seen.unknown)
         unknown = Decision(Verb.HOLD, f"{which} state unknown, changing nothing", fault=True)
         return Plan((*decisions, unknown))
-    active = bool(seen.backups)
     if seen.service is not None and not decisions:
-        decisions.append(_service(seen.service, active, policy))
+        decisions.append(_service(seen, seen.service, active, policy))
     if seen.targets is not None:
-        decisions += _tables(seen.targets, seen.records, active)
+        decisions += _tables(seen, seen.targets, active)
     quiet = seen.now - seen.last_backup
     if not active and quiet < policy.resume_delay:
         # Pause is never delayed, and tidying changes no scaling; only resuming waits.
@@ -229,16 +247,17 @@ def recorded_count(tag: str | None, maximum: int = Policy.resume_count_max) -> i
     return count if 0 < count <= maximum else None
 
 
-def _service(service: Service, active: bool, policy: Policy) -> Decision:
+def _service(seen: Observed, service: Service, active: bool, policy: Policy) -> Decision:
     resume_count = policy.resume_count
-    recorded = recorded_count(service.paused_tag, policy.resume_count_max)
     arn = service.arn
+    records = service.records
+    settled = tuple(sorted(k for k in records if (arn, k) in seen.settled))
     if active:
         if service.desired == 0:
             return Decision(Verb.HOLD, "backup cluster active, already paused")
-        # A record already there is from this same pause (the controller stopped between
-        # tagging and scaling down): it holds the count from before, so keep it.
-        record = () if recorded is not None else (RecordPausedCount(arn, service.desired),)
+        # Always a record of its own, even with one there: that one may be a record a
+        # resume is about to remove, having read it (two controllers, docs/reliability.md).
+        record = RecordPausedCount(arn, record_key(seen.pause_id), service.desired)
         change = f"desired {service.desired} -> 0"
         alarm = ""
         if service.desired > policy.resume_count_max:
@@ -248,22 +267,26 @@ def _service(service: Service, active: bool, policy: Policy) -> Decision:
                 f"{policy.resume_count_max}: its record will not be trusted and the resume "
                 f"will go to RESUME_COUNT={resume_count}; raise RESUME_COUNT_MAX to keep it"
             )
-        steps = (*record, SetDesiredCount(0))
+        steps = (record, SetDesiredCount(0))
         return Decision(Verb.PAUSE, "backup cluster active", change, steps, alarm=alarm)
     if service.desired == 0:
+        counts = {recorded_count(v, policy.resume_count_max) for v in records.values()}
+        # Every record of one service holds the count it had before the pauses; should they
+        # differ (a person edited one), the highest errs on the side of capacity.
+        recorded = max((c for c in counts if c is not None), default=None)
         count = recorded or resume_count
-        forget = () if service.paused_tag is None else (ForgetPausedCount(arn),)
+        forget = (ForgetPausedCount(arn, settled),) if settled else ()
         reason = "no backup cluster active"
         alarm = ""
         if recorded:
             reason += ", restoring the count recorded at pause"
-        elif service.paused_tag is not None:
-            reason += f", recorded count unusable ({_quoted(service.paused_tag)})"
+        elif records:
+            shown = _quoted(service.paused_tag or "")
+            reason += f", recorded count unusable ({shown})"
             alarm = (
-                f"the paused-count tag {PAUSED_COUNT_TAG} on {arn} holds "
-                f"{_quoted(service.paused_tag)}, not a count from 1 to RESUME_COUNT_MAX="
-                f"{policy.resume_count_max} in ASCII digits: not trusted, resuming to "
-                f"RESUME_COUNT={resume_count}"
+                f"the paused-count record on {arn} holds {shown}, not a count from 1 to "
+                f"RESUME_COUNT_MAX={policy.resume_count_max} in ASCII digits: not trusted, "
+                f"resuming to RESUME_COUNT={resume_count}"
             )
         return Decision(
             Verb.RESUME,
@@ -272,12 +295,15 @@ def _service(service: Service, active: bool, policy: Policy) -> Decision:
             (SetDesiredCount(count), *forget),
             alarm=alarm,
         )
-    if service.paused_tag is not None:
-        # Running and a record left: the controller stopped between scaling up and untagging,
-        # or a person scaled the service up by hand. Either way the record is stale.
-        change = f"remove the stale paused-count tag ({service.paused_tag})"
+    if settled:
+        # Running and a record seen long enough: the controller stopped between scaling up
+        # and untagging, a resume left it to settle, or a person scaled the service up by hand.
+        change = f"remove the stale paused-count record ({service.paused_tag})"
         reason = "no backup cluster active, already running"
-        return Decision(Verb.TIDY, reason, change, (ForgetPausedCount(arn),))
+        return Decision(Verb.TIDY, reason, change, (ForgetPausedCount(arn, settled),))
+    if records:
+        reason = "no backup cluster active, already running; a recent record waits to settle"
+        return Decision(Verb.HOLD, reason)
     return Decision(Verb.HOLD, "no backup cluster active, already running")
 
 
@@ -286,15 +312,17 @@ def _quoted(value: str, limit: int = 40) -> str:
     return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} chars)"
 
 
-def _tables(
-    targets: Sequence[Target], records: Mapping[str, Record], active: bool
-) -> list[Decision]:
+def _tables(seen: Observed, targets: Sequence[Target], active: bool) -> list[Decision]:
     by_table: dict[str, list[Target]] = defaultdict(list)
     for target in targets:
         by_table[target.table].append(target)
     decisions = []
     for table, own in sorted(by_table.items()):
-        decision = _pause_table(table, own) if active else _resume_table(table, own, records)
+        decision = (
+            _pause_table(table, own, seen.pause_id)
+            if active
+            else _resume_table(table, own, seen.records, seen.settled)
+        )
         if decision:
             decisions.append(decision)
     if decisions:
@@ -305,20 +333,26 @@ def _tables(
     return [Decision(Verb.HOLD, f"{when}, {state}")]
 
 
-def _pause_table(table: str, targets: Sequence[Target]) -> Decision | None:
+def _pause_table(table: str, targets: Sequence[Target], pause_id: str) -> Decision | None:
     # A target someone else fully suspended needs nothing and gets no record, so that
     # resuming leaves it suspended; for a partly suspended one only the missing flags count.
     todo = [t for t in targets if t.suspended != ALL]
     if not todo:
         return None
-    record = RecordSuspended(todo[0].table_arn, {t.record_key: ALL - t.suspended for t in todo})
-    steps: tuple[Step, ...] = (record, *(SetSuspended(t, ALL) for t in todo))
+    record = {t.record_key(pause_id): ALL - t.suspended for t in todo}
+    steps: tuple[Step, ...] = (
+        RecordSuspended(todo[0].table_arn, record),
+        *(SetSuspended(t, ALL) for t in todo),
+    )
     change = f"table {table}, {len(todo)} of {len(targets)} scalable targets"
     return Decision(Verb.PAUSE, "backup cluster active", change, steps)
 
 
 def _resume_table(
-    table: str, targets: Sequence[Target], records: Mapping[str, Record]
+    table: str,
+    targets: Sequence[Target],
+    records: Mapping[str, Record],
+    settled: frozenset[tuple[str, str]],
 ) -> Decision | None:
     arn = targets[0].table_arn
     record = records.get(arn)
@@ -327,15 +361,20 @@ def _resume_table(
             reason = f"the record of table {table} could not be read, changing nothing there"
             return Decision(Verb.HOLD, reason, fault=True)
         return None
-    # Turn off only what the controller turned on and is still on; the rest stays as it is.
-    todo = [(t, t.suspended - record[t.record_key]) for t in targets if t.record_key in record]
-    todo = [(t, state) for t, state in todo if state != t.suspended]
-    forget = ForgetSuspended(arn, tuple(sorted(record)))
+    # Turn off only what the controller turned on (by any of its records, young or settled)
+    # and is still on; the rest stays as it is.
+    todo = []
+    for target in targets:
+        recorded = frozenset().union(*(f for k, f in record.items() if target.named_by(k)))
+        if target.suspended & recorded:
+            todo.append((target, target.suspended - recorded))
+    old = tuple(sorted(k for k in record if (arn, k) in settled))
+    forget: tuple[Step, ...] = (ForgetSuspended(arn, old),) if old else ()
     if todo:
-        steps: tuple[Step, ...] = (*(SetSuspended(t, state) for t, state in todo), forget)
+        steps: tuple[Step, ...] = (*(SetSuspended(t, state) for t, state in todo), *forget)
         change = f"table {table}, {len(todo)} of {len(targets)} scalable targets"
         return Decision(Verb.RESUME, "no backup cluster active", change, steps)
-    if record:
+    if forget:
         change = f"remove the stale record of table {table}"
-        return Decision(Verb.TIDY, "nothing it names is suspended", change, (forget,))
+        return Decision(Verb.TIDY, "nothing it names is suspended", change, forget)
     return None

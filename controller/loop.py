@@ -5,18 +5,21 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, wait
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
 from controller import report, sources
-from controller.act import Actor
+from controller.act import Actor, Status
 from controller.autoscalers import dynamodb, ecs
-from controller.autoscalers.dynamodb import Record, Target
+from controller.autoscalers.dynamodb import Record, Target, split_key
+from controller.autoscalers.ecs import Service
 from controller.aws import AwsError, CliNotRunnable, Interrupted, Runner
 from controller.config import Config
-from controller.decide import Decision, Observed, Policy, decide, holding, records_needed
+from controller.decide import Decision, Observed, Policy, RecordSuspended, decide, holding
+from controller.records import CLOCKS_AGREE_WITHIN, new_pause_id, written_at
+from controller.runtime import emf, logs
 from controller.sources.backup import Backup
 
 log = logging.getLogger(__name__)
@@ -25,6 +28,7 @@ T = TypeVar("T")
 # how many seconds it took (the HTTP server's metrics and circuit breaker).
 OnTick = Callable[[Observed, report.Done, bool, float], None]
 R = TypeVar("R")
+RECORDS_READ_EVERY = 10
 # How often a pause or resume still under way says how far it got: one of hundreds of tables
 # takes minutes, and a silent log would look like a hang.
 PROGRESS_EVERY = 10.0
@@ -79,10 +83,21 @@ class Controller:
         # RESUME_DELAY counts from the start until a backup is seen: a restart during the
         # delay waits a whole delay again, which errs on the side of staying paused.
         self.last_backup = clock()
-        # The records read from table tags, by table ARN. Only the controller writes them,
-        # so what it read stays true until it writes again.
-        self.records: dict[str, Record] = {}
-        self.actor = Actor(config, run, self.stop, self.records)
+        # When each record (resource ARN, tag key) was first seen, on the monotonic clock:
+        # a record may be removed only once it is settled (Config.record_settle).
+        self.first_seen: dict[tuple[str, str], float] = {}
+        # Whether the tables' records were there when last read: they are read again, until
+        # gone, whether or not anything is suspended. True at first: a restart reads them.
+        self.records_left = True
+        # Ticks since the tables' records were last read: they are read at least every
+        # RECORDS_READ_EVERY ticks, so that records left by a controller that died are found.
+        self.records_unread = 0
+        # Set by this controller's own pause of a table: its records are read until seen (the
+        # Resource Groups Tagging API may show a new tag a moment late).
+        self.records_expected = False
+        # What was suspended at the last read: a change may be another controller's pause.
+        self.suspended_when_read: frozenset[tuple[str, str, frozenset[str]]] = frozenset()
+        self.actor = Actor(config, run, self.stop, clock)
         self.on_tick: OnTick | None = None
         # Told about a tick that crashed before it got to a decision (a bug): the metrics
         # count it as failed, as the missing heartbeat does for the health check.
@@ -94,11 +109,24 @@ class Controller:
         seen = self.observe()
         plan = decide(seen, self.policy)
         # Decisions are independent (one service, one table each): carry them out together.
-        outcomes = [self.pool.submit(self.actor.carry_out, d) for d in plan.decisions]
+        outcomes = [self.pool.submit(self.actor.carry_out, d, seen.now) for d in plan.decisions]
         self._progress(plan.decisions, outcomes)
         done = [(d, outcome.result()) for d, outcome in zip(plan.decisions, outcomes, strict=True)]
+        if any(
+            isinstance(s, RecordSuspended)
+            for d, outcome in done
+            if outcome.status is not Status.SKIPPED
+            for s in d.steps
+        ):
+            self.records_expected = True
         c = self.config
-        blind = (c.ecs_mode and seen.service is None) or (c.native_mode and seen.targets is None)
+        # A source not read fails the tick even when a backup seen elsewhere paused: a blind
+        # source must reach the health check and the alarms, not hide behind a good pause.
+        blind = (
+            (c.ecs_mode and seen.service is None)
+            or (c.native_mode and seen.targets is None)
+            or bool(seen.unknown)
+        )
         failed = any(outcome.failed for _, outcome in done)
         ok = not (plan.fault or failed or blind)
         for decision in plan.decisions:
@@ -107,11 +135,15 @@ class Controller:
         for message, about in report.stuck(c, seen):
             # A stuck backup is an ERROR, not a failed tick: a restart would not fix it.
             log.error(message, extra={"fields": about})
-        level = logging.INFO if ok else logging.ERROR
+        # A steady tick is INFO, which LOG_LEVEL=NOTICE leaves out; a change never is.
+        level = logging.ERROR if not ok else logs.NOTICE if plan.changes else logging.INFO
+        seconds = time.monotonic() - started
         fields = report.fields(c, seen, done, ok)
+        if c.cloudwatch_namespace:
+            fields.update(emf.block(c, seen, done, ok, seconds=seconds, at=seen.at or self.wall()))
         log.log(level, report.line(c, seen, done, ok), extra={"fields": fields})
         if self.on_tick is not None:
-            self.on_tick(seen, done, ok, time.monotonic() - started)
+            self.on_tick(seen, done, ok, seconds)
         return ok
 
     def _progress(self, decisions: Sequence[Decision], outcomes: Sequence[Future[Any]]) -> None:
@@ -124,7 +156,9 @@ class Controller:
         while pending:
             _, pending = self.waiting(pending, PROGRESS_EVERY)
             if pending:
-                log.info(
+                # NOTICE, as the change itself: LOG_LEVEL=NOTICE still shows a long one moving.
+                log.log(
+                    logs.NOTICE,
                     "%s in progress: %d of %d done, %.0fs so far",
                     verbs,
                     len(changes - pending),
@@ -134,8 +168,13 @@ class Controller:
                 )
 
     def observe(self) -> Observed:
-        """Ask AWS about everything the rule looks at; a part that could not be read is None."""
+        """Ask AWS about everything the rule looks at. A part that could not be read is None;
+        a source that could not be read is named in `unknown`, and what the others saw stands."""
         c = self.config
+        # Records count as settled by this moment, not by when they were read: the tables'
+        # records are read after their targets, and a pause that landed in between must not
+        # make a record removable whose change the targets read did not show.
+        started, started_at = self.clock(), self.wall().timestamp()
         # The queries are independent and each costs a CLI start-up, so run them together.
         finds = [(s.name, self.pool.submit(s.find, self.run, c, self._each)) for s in self.sources]
         service = (
@@ -157,7 +196,7 @@ class Controller:
             else None
         )
         seen: list[Backup] = []
-        unknown = []
+        unknown: list[str] = []
         for name, future in finds:
             backups = _result(future, f"{name} query")
             if backups is None:
@@ -168,20 +207,24 @@ class Controller:
         found = _result(targets, "Application Auto Scaling query")
         at = self.wall()
         held, stuck = holding(seen, at, c.max_backup_age)
-        matching = None if unknown else held
+        records = self._records(found)
         now = self.clock()
-        if matching:
+        if held:
             self.last_backup = now
         return Observed(
-            backups=matching,
+            backups=held,
             service=current,
             targets=found,
-            records=self._records(matching, found),
+            records=records,
             now=now,
             last_backup=self.last_backup,
             stuck=stuck,
             unknown=tuple(unknown),
             at=at,
+            settled=self._settled(current, records, started, started_at),
+            # Made now, after the queries, and the actor counts a pause's window from `now`:
+            # the id's time is never later than the record it names.
+            pause_id=new_pause_id(self.wall().timestamp()),
         )
 
     def _each(self, call: Callable[[T], R], items: Sequence[T], /) -> list[R]:
@@ -189,18 +232,72 @@ class Controller:
         futures = [self.pool.submit(call, item) for item in items]
         return [future.result() for future in futures]
 
-    def _records(
-        self, backups: Sequence[Backup] | None, targets: Sequence[Target] | None
-    ) -> dict[str, Record]:
-        """The records the rule needs, from memory or read now (together); failures left out."""
-        missing = [a for a in records_needed(backups, targets or ()) if a not in self.records]
-        region = self.config.dynamodb_region
-        reads = {a: self.pool.submit(dynamodb.read_record, self.run, a, region) for a in missing}
-        for arn, future in reads.items():
-            record = _result(future, f"reading the record on {arn}")
-            if record is not None:
-                self.records[arn] = record
-        return dict(self.records)
+    def _records(self, targets: Sequence[Target] | None) -> Mapping[str, Record]:
+        """The tables' records, by table ARN: read while records were left at the last read or
+        what is suspended changed since; empty when a read is not needed, left out when it
+        failed."""
+        if targets is None:
+            return {}
+        self.records_unread += 1
+        suspended = frozenset(
+            (t.resource_id, t.dimension, t.suspended) for t in targets if t.suspended
+        )
+        wanted = (
+            self.records_left or self.records_expected or self.records_unread >= RECORDS_READ_EVERY
+        )
+        if not wanted and suspended == self.suspended_when_read:
+            # No record at the last read, and nothing suspended since (what is, someone else
+            # suspended): nothing to resume or remove.
+            return {t.table_arn: {} for t in targets}
+        tables = {t.table_arn for t in targets}
+        read = _result(
+            self.pool.submit(dynamodb.read_records, self.run, self.config.dynamodb_region, tables),
+            "reading the records on the tables",
+        )
+        if read is None:
+            return {}
+        self.records_left = any(read.values())
+        self.records_expected &= not self.records_left
+        self.records_unread = 0
+        self.suspended_when_read = suspended
+        return read
+
+    def _settled(
+        self,
+        service: Service | None,
+        records: Mapping[str, Record],
+        started: float,
+        started_at: float,
+    ) -> frozenset[tuple[str, str]]:
+        """The records that may be removed: seen by this controller Config.record_settle
+        before this tick started, or made by a pause whose id says it was that long ago (with
+        room for the clocks of two controllers to disagree). A version 1.0 record has no time
+        in its key: seen for the first time (a restart, a `--once` run), it starts its wait
+        now, which errs on the safe side."""
+        current = {(arn, key) for arn, record in records.items() for key in record}
+        ids = {(arn, key): split_key(key)[0] for arn, key in current}
+        read = set(records)
+        if service is not None:
+            for key in service.records:
+                ids[(service.arn, key)] = ecs.pause_of(key)
+            current |= {(service.arn, key) for key in service.records}
+            read.add(service.arn)
+        for seen in list(self.first_seen):
+            if seen[0] in read and seen not in current:
+                del self.first_seen[seen]  # removed: forget it
+        for seen in current:
+            self.first_seen.setdefault(seen, started)
+        settle = self.config.record_settle
+        old_ids = started_at - settle - CLOCKS_AGREE_WITHIN
+
+        def settled(seen: tuple[str, str]) -> bool:
+            pause_id = ids[seen]
+            if pause_id is not None and written_at(pause_id) <= old_ids:
+                return True
+            # One seen for the first time this tick was first seen when it started: not settled.
+            return started - self.first_seen[seen] >= settle
+
+        return frozenset(filter(settled, current))
 
 
 def _result(future: Future[T] | None, what: str) -> T | None:
@@ -232,7 +329,10 @@ def run(
         try:
             ok = controller.tick()
         except Interrupted:
-            log.info("shutdown requested during a tick; stopped its queries, changed nothing")
+            log.log(
+                logs.NOTICE,
+                "shutdown requested during a tick; stopped its queries, changed nothing",
+            )
             return 0
         except CliNotRunnable:
             raise  # a configuration problem: the caller ends with exit status 2
@@ -248,7 +348,7 @@ def run(
         if ok and on_success is not None:
             on_success()
         if stop.is_set():
-            log.info("shutdown requested; exiting")
+            log.log(logs.NOTICE, "shutdown requested; exiting")
             return 0
         if once:
             return 0 if ok else 1
@@ -264,5 +364,5 @@ def run(
             )
         # Waiting on the event, not sleeping, is what lets SIGTERM end the wait at once.
         if stop.wait(max(0.0, interval - took)):
-            log.info("shutdown requested; exiting")
+            log.log(logs.NOTICE, "shutdown requested; exiting")
             return 0

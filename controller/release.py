@@ -35,24 +35,34 @@ def plan(
     the records that cannot be acted on. Pure: what was read in, decisions and problems out."""
     problems = []
     if service is not None:
-        if service.paused_tag is None:
+        if not service.records:
             service = None  # no record: not paused by the controller, nothing to release
-        elif (
-            service.desired == 0
-            and recorded_count(service.paused_tag, policy.resume_count_max) is None
+        elif service.desired == 0 and all(
+            recorded_count(v, policy.resume_count_max) is None for v in service.records.values()
         ):
             # The loop would fall back to RESUME_COUNT; releasing by hand should not guess.
             problems.append(
                 f"the paused-count tag of service {service.name} holds "
                 f"{service.paused_tag!r}, not a count up to RESUME_COUNT_MAX="
                 f"{policy.resume_count_max}: set its desired count by hand, then "
-                f"remove the tag {ecs.PAUSED_COUNT_TAG}"
+                f"remove the tags {', '.join(sorted(service.records))}"
             )
             service = None
     if targets is not None:
         # Tables whose record could not be read are left out (their problem is already noted).
         targets = [t for t in targets if t.table_arn in records]
-    seen = Observed(backups=(), service=service, targets=targets, records=records)
+    # Every record counts as settled: releasing is run with the controllers stopped, so no
+    # pause of theirs is under way.
+    settled = {(arn, key) for arn, record in records.items() for key in record}
+    if service is not None:
+        settled |= {(service.arn, key) for key in service.records}
+    seen = Observed(
+        backups=(),
+        service=service,
+        targets=targets,
+        records=records,
+        settled=frozenset(settled),
+    )
     decisions = []
     # No resume delay: releasing is resuming now.
     now = Policy(policy.resume_count, 0.0, policy.resume_count_max)
@@ -73,7 +83,7 @@ def release(config: Config, run: Runner, stop: threading.Event) -> int:
         policy = Policy(c.resume_count, 0.0, c.resume_count_max)
         decisions, more = plan(service, targets, records, policy)
         problems += more
-        actor = Actor(c, run, stop, {})
+        actor = Actor(c, run, stop)
         outcomes = [(d, actor.carry_out(d)) for d in decisions]
     except Interrupted:
         log.error("release: shutdown requested before it finished; run it again")
@@ -109,11 +119,12 @@ def _read(
             problems.append(f"reading the scalable targets failed: {error}")
         # Every matching table, not only those with a flag on: a record whose flags someone
         # else turned off is still the controller's to remove.
-        for arn in sorted({t.table_arn for t in targets or ()}):
+        tables = {t.table_arn for t in targets or ()}
+        if tables:
             try:
-                records[arn] = dynamodb.read_record(run, arn, c.dynamodb_region)
+                records = dict(dynamodb.read_records(run, c.dynamodb_region, tables))
             except AwsError as error:
-                problems.append(f"reading the record on {arn} failed: {error}")
+                problems.append(f"reading the records on the tables failed: {error}")
     return service, targets, records, problems
 
 

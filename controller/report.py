@@ -11,8 +11,9 @@ from typing import Any
 
 from controller import sources
 from controller.act import Outcome, Status
+from controller.autoscalers.dynamodb import ALL
 from controller.config import Config
-from controller.decide import Decision, Observed, Verb, age
+from controller.decide import Decision, Observed, SetDesiredCount, SetSuspended, Step, age
 from controller.sources.backup import Backup
 
 Done = Sequence[tuple[Decision, Outcome]]
@@ -27,12 +28,14 @@ def line(config: Config, seen: Observed, done: Done, ok: bool = True) -> str:
 
 def summary(config: Config, seen: Observed) -> str:
     c = config
-    backups = seen.backups
-    if backups is None:
-        shown = f"unknown ({' and '.join(seen.unknown) or 'a'} query failed)"
-    else:
-        shown = ", ".join(_backup(c, b, seen.at) for b in backups) or "none active"
+    # "none active" only when every source was read: with one unknown, none was *seen*.
+    nothing = "none seen" if seen.unknown else "none active"
+    shown = ", ".join(_backup(c, b, seen.at) for b in seen.backups) or nothing
     parts = [f"backups: {shown}"]
+    if seen.unknown:
+        # What it could not read, next to what it saw: the action may still be a pause.
+        failed = "query failed" if len(seen.unknown) == 1 else "queries failed"
+        parts.append(f"unknown sources: {', '.join(seen.unknown)} ({failed})")
     if seen.stuck:
         stuck = ", ".join(_backup(c, b, seen.at) for b in seen.stuck)
         parts.append(f"too old to hold the pause (MAX_BACKUP_AGE {c.max_backup_age:g}s): {stuck}")
@@ -103,12 +106,10 @@ def _shown(decision: Decision, outcome: Outcome) -> str:
 def fields(config: Config, seen: Observed, done: Done, ok: bool) -> dict[str, Any]:
     """The tick as structured data, for LOG_FORMAT=json."""
     c = config
-    # "backups" hold the pause (None: unknown, "unknown_sources" says why); "stuck_backups"
-    # are active but older than MAX_BACKUP_AGE.
+    # "backups" were seen and hold the pause, whatever the "unknown_sources" (whose query
+    # failed) would say; "stuck_backups" are active but older than MAX_BACKUP_AGE.
     tick: dict[str, Any] = {
-        "backups": None
-        if seen.backups is None
-        else [_backup_field(b, seen.at) for b in seen.backups],
+        "backups": [_backup_field(b, seen.at) for b in seen.backups],
         "stuck_backups": [_backup_field(b, seen.at) for b in seen.stuck],
         "unknown_sources": list(seen.unknown),
     }
@@ -127,10 +128,10 @@ def fields(config: Config, seen: Observed, done: Done, ok: bool) -> dict[str, An
         if seen.targets is not None:
             tick["tables"]["targets"] = len(seen.targets)
             tick["tables"]["suspended"] = sum(1 for t in seen.targets if t.suspended)
-    # Every kind of change the tick made, in order ("pause", "resume, tidy"); the details
-    # are in `decisions`.
-    verbs = dict.fromkeys(d.verb.value for d, _ in done if d.steps)
-    tick["action"] = ", ".join(verbs) or Verb.HOLD.value
+    # Every kind of change the tick made, once each, in order (["pause"], ["resume", "tidy"];
+    # [] for none), a list so that a filter matches one exactly; the details are in
+    # `decisions`.
+    tick["action"] = list(dict.fromkeys(d.verb.value for d, _ in done if d.steps))
     tick["decisions"] = [
         {
             "verb": d.verb.value,
@@ -152,3 +153,44 @@ def _outcome_field(outcome: Outcome) -> str:
         return f"done, {outcome.detail}" if outcome.detail else "done"
     word = "FAILED:" if outcome.failed else outcome.status.value
     return f"{word} {outcome.detail}"
+
+
+def held_paused(config: Config, seen: Observed, done: Done) -> dict[str, bool]:
+    """Each target's paused state after the tick's changes, by target (`ecs:CLUSTER/SERVICE`,
+    `dynamodb:TABLE`); one that could not be read is left out. Shared by the Prometheus
+    gauges and the CloudWatch metrics, so that both say the same."""
+    c = config
+    held: dict[str, bool] = {}
+    if c.ecs_mode and seen.service is not None:
+        desired = seen.service.desired
+        for step in _applied(done):
+            if isinstance(step, SetDesiredCount):
+                desired = step.count
+        held[f"ecs:{c.autoscaler_cluster}/{c.autoscaler_service}"] = desired == 0
+    state = _targets_after(seen, done)
+    for table in {table for table, _ in state.values()}:
+        flags = [suspended for name, suspended in state.values() if name == table]
+        held[f"dynamodb:{table}"] = all(f == ALL for f in flags)
+    return held
+
+
+def suspended_targets(seen: Observed, done: Done) -> int | None:
+    """Scalable targets with any scaling suspended after the tick's changes; None when they
+    could not be read."""
+    if seen.targets is None:
+        return None
+    return sum(1 for _, suspended in _targets_after(seen, done).values() if suspended)
+
+
+def _applied(done: Done) -> list[Step]:
+    return [step for d, outcome in done if outcome.status is Status.DONE for step in d.steps]
+
+
+def _targets_after(seen: Observed, done: Done) -> dict[tuple[str, str], tuple[str, frozenset[str]]]:
+    """(table, suspended flags) of each scalable target after the tick's changes."""
+    state = {(t.resource_id, t.dimension): (t.table, t.suspended) for t in seen.targets or ()}
+    for step in _applied(done):
+        if isinstance(step, SetSuspended):
+            t = step.target
+            state[(t.resource_id, t.dimension)] = (t.table, step.suspended)
+    return state

@@ -57,6 +57,7 @@ GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
         "logs and dry run",
         (
             ("LOG_FORMAT", "text", "text, or json: one JSON object per line"),
+            ("LOG_LEVEL", "INFO", "INFO, NOTICE (no steady tick lines) or DEBUG"),
             ("DEBUG_OUTPUT", "unset", "any value but empty/0/false/no/off: debug lines"),
             ("DRY_RUN", "false", "decide and log, never change anything (--dry-run)"),
         ),
@@ -67,6 +68,7 @@ GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
             ("HEARTBEAT_FILE", "/tmp/dynamodb-autoscaler-control.heartbeat", "for healthcheck"),  # noqa: S108
             ("HTTP_PORT", "unset", "serve /metrics, /healthz, /circuit-breaker on this port"),
             ("HTTP_ADDRESS", "0.0.0.0", "address to listen on, with HTTP_PORT"),  # noqa: S104
+            ("CLOUDWATCH_NAMESPACE", "unset", "CloudWatch metrics (EMF) in this namespace"),
         ),
     ),
     (

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # A CloudWatch alarm on the controller's ERROR lines about a stuck backup (one active for
 # longer than MAX_BACKUP_AGE): a metric filter on its log group counts them, and the alarm
-# fires on the first one. A stuck backup is not a controller fault (a restart would not fix
+# fires on the first one. For a controller that writes its log to CloudWatch without the
+# CloudFormation stack (deploy/cloudformation.yaml has this alarm already, on its metrics). A stuck backup is not a controller fault (a restart would not fix
 # it), so the container's health check stays green: this alarm is how a person hears of it.
 #   SNS_TOPIC_ARN=arn:aws:sns:us-east-1:123456789012:ops deploy/cloudwatch-stuck-backup-alarm.sh
 # The pattern matches both LOG_FORMAT=text lines (`... ERROR   stuck backup: ...`) and
@@ -12,7 +13,7 @@ export AWS_PAGER=""  # the CLI v2 would page each answer
 
 REGION=${REGION:-us-east-1}
 NAME=dynamodb-autoscaler-control
-LOG_GROUP=${LOG_GROUP:-/ecs/$NAME}  # the log group of deploy/ecs-deploy.sh
+LOG_GROUP=${LOG_GROUP:-/ecs/$NAME}  # where the awslogs driver writes, by convention
 NAMESPACE=${NAMESPACE:-DynamoDBAutoscalerControl}
 METRIC=StuckBackupErrors
 # Without a topic the alarm still shows in the console and in `aws cloudwatch describe-alarms`.

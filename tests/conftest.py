@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from tests.support.iam import Enforced
 from tests.support.moto import (
     CLUSTER,
     SERVICE,
@@ -34,6 +35,14 @@ EVERY_AWS_CLI = pytest.mark.parametrize("aws_cli", ["v1", "v2"], indirect=True)
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[MotoServer]:
     with MotoServer() as server:
+        yield server
+
+
+@pytest.fixture(scope="module")
+def enforced() -> Iterator[Enforced]:
+    """A moto_server of the module's own that checks every call against IAM, with an
+    administrator (tests/support/iam.py)."""
+    with Enforced.started() as server:
         yield server
 
 
@@ -89,6 +98,10 @@ class Stack:
 
     def tags(self) -> dict[str, str]:
         return self.world.service_tags(CLUSTER, SERVICE)
+
+    def age_records(self) -> int:
+        """The service's records an hour old (World.age_records)."""
+        return self.world.age_records(CLUSTER, SERVICE)
 
     # --- the CLI double --------------------------------------------------------------
     def fake_aws(self, plan: dict[str, Any] | None = None) -> None:
@@ -210,5 +223,5 @@ def loops() -> Iterator[list[Loop]]:
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
-        if "stack" in getattr(item, "fixturenames", ()):
+        if {"stack", "enforced"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.integration)

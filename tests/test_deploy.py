@@ -15,27 +15,19 @@ import string
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
-import boto3
-import botocore.session
 import pytest
-from botocore.validate import validate_parameters
 
 from controller import __version__
 from controller.cli import EXIT_CONFIG
 from tests.conftest import Stack
-from tests.support.image import ROOT, healthcheck_command, instruction
-from tests.support.moto import REGION
+from tests.support.image import ROOT
 
 DEPLOY = ROOT / "deploy"
 DOCKER_RUN = DEPLOY / "docker-run.sh"
 UNIT = DEPLOY / "dynamodb-autoscaler-control.service"
 ENV_EXAMPLE = DEPLOY / "dynamodb-autoscaler-control.env.example"
-TASK_DEFINITION = DEPLOY / "ecs-task-definition.json"
 TRUST_POLICY = DEPLOY / "ecs-task-role-trust-policy.json"
-ECS_DEPLOY = DEPLOY / "ecs-deploy.sh"
-IAM_POLICY = DEPLOY / "iam-policy.json"
 
 REQUIRED = {
     "EMR_PREFIX",
@@ -288,66 +280,14 @@ def test_example_env_file_alone_is_a_working_configuration(stack: Stack) -> None
     assert stack.desired() == 1
 
 
-# --- ECS -------------------------------------------------------------------------------
-
-
-def task_definition() -> dict[str, Any]:
-    return dict(json.loads(TASK_DEFINITION.read_text()))
-
-
-def seconds(flag: str) -> int:
-    value = re.fullmatch(r"(\d+)s", flag)
-    assert value, f"expected whole seconds like 30s: {flag}"
-    return int(value[1])
-
-
-def filled(text: str, **values: str) -> Any:
-    """A recipe's JSON with its ${NAME} placeholders filled, as ecs-deploy.sh fills them."""
-    return json.loads(string.Template(text).substitute(values))
-
-
-SAMPLE = {
-    "ACCOUNT_ID": "123456789012",
-    "REGION": "us-east-1",
-    "IMAGE": "registry.example/controller:1",
-    "EXECUTION_ROLE_ARN": "arn:aws:iam::123456789012:role/ecsTaskExecutionRole",
-}
-
-
-def test_task_definition_is_what_register_task_definition_accepts() -> None:
-    ecs = botocore.session.get_session().get_service_model("ecs")
-
-    # The same client-side validation the CLI applies to --cli-input-json.
-    validate_parameters(
-        filled(TASK_DEFINITION.read_text(), **SAMPLE),
-        ecs.operation_model("RegisterTaskDefinition").input_shape,
-    )
-
-
-def test_task_definition_runs_the_image_as_the_dockerfile_and_the_other_recipes_do() -> None:
-    doc = filled(TASK_DEFINITION.read_text(), **SAMPLE)
-    (container,) = doc["containerDefinitions"]
-    docker_flags = dict(flag.split("=", 1) for flag in instruction("HEALTHCHECK").flags)
-    unit_stop = option(shlex.split(unit_file()["Service"]["ExecStart"]), "--stop-timeout")
-
-    assert doc["requiresCompatibilities"] == ["FARGATE"]
-    assert doc["taskRoleArn"] == "arn:aws:iam::123456789012:role/dynamodb-autoscaler-control"
-    # ecs-deploy.sh puts the settings that are set here, and the HTTP port when there is one.
-    assert container["environment"] == container["portMappings"] == []
-    assert container["healthCheck"] == {
-        "command": ["CMD", *healthcheck_command()],
-        "interval": seconds(docker_flags["--interval"]),
-        "timeout": seconds(docker_flags["--timeout"]),
-        "retries": int(docker_flags["--retries"]),
-        "startPeriod": seconds(docker_flags["--start-period"]),
-    }
-    # Long enough for an update in flight (CALL_TIMEOUT, 30 s by default); Fargate's max 120.
-    assert 30 < container["stopTimeout"] <= 120
-    assert container["stopTimeout"] == int(unit_stop)
+# --- ECS (deploy/cloudformation.yaml: tests/test_cfn_template.py) -----------------------
 
 
 def test_task_role_can_be_assumed_only_by_ecs_tasks_of_the_account() -> None:
-    (statement,) = filled(TRUST_POLICY.read_text(), **SAMPLE)["Statement"]
+    text = string.Template(TRUST_POLICY.read_text()).substitute(
+        ACCOUNT_ID="123456789012", REGION="us-east-1"
+    )
+    (statement,) = json.loads(text)["Statement"]
 
     assert statement["Effect"] == "Allow"
     assert statement["Principal"] == {"Service": "ecs-tasks.amazonaws.com"}
@@ -356,194 +296,6 @@ def test_task_role_can_be_assumed_only_by_ecs_tasks_of_the_account() -> None:
     assert statement["Condition"]["ArnLike"] == {
         "aws:SourceArn": "arn:aws:ecs:us-east-1:123456789012:*"
     }
-
-
-class EcsDeploy:
-    """deploy/ copied (so that a test can add a source's policy file) and run against moto,
-    with moto's default VPC for the service's network."""
-
-    def __init__(self, stack: Stack, tmp_path: Path) -> None:
-        self.stack = stack
-        self.deploy = tmp_path / "deploy"
-        shutil.copytree(DEPLOY, self.deploy)
-        session = boto3.session.Session(
-            aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION
-        )
-        self.iam = session.client("iam", endpoint_url=stack.server.url)
-        self.logs = session.client("logs", endpoint_url=stack.server.url)
-        ec2 = session.client("ec2", endpoint_url=stack.server.url)
-        default = [{"Name": "default-for-az", "Values": ["true"]}]
-        self.subnets = [s["SubnetId"] for s in ec2.describe_subnets(Filters=default)["Subnets"]][:2]
-        groups = ec2.describe_security_groups(GroupNames=["default"])["SecurityGroups"]
-        self.group = groups[0]["GroupId"]
-        stack.world.ecs.create_cluster(clusterName="tools")
-
-    def base(self) -> dict[str, str]:
-        """What ecs-deploy.sh always needs; the controller's settings are each test's own."""
-        return {
-            "CLUSTER": "tools",
-            "SUBNETS": ",".join(self.subnets),
-            "SECURITY_GROUPS": self.group,
-            "REGION": REGION,
-            "IMAGE": "registry.example/dynamodb-autoscaler-control:7",
-        }
-
-    def run(self, settings: dict[str, str]) -> subprocess.CompletedProcess[str]:
-        env = {k: v for k, v in self.stack.env.items() if k not in REQUIRED}
-        return subprocess.run(
-            [str(self.deploy / ECS_DEPLOY.name)],
-            env={**env, **settings},
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-
-    def policies(self) -> dict[str, str]:
-        """The role's inline policies, as uploaded (text: a placeholder would show here)."""
-        names = self.iam.list_role_policies(RoleName=NAME)["PolicyNames"]
-        return {
-            name: json.dumps(
-                self.iam.get_role_policy(RoleName=NAME, PolicyName=name)["PolicyDocument"]
-            )
-            for name in names
-        }
-
-    def container(self) -> dict[str, Any]:
-        ecs = self.stack.world.ecs
-        (service,) = ecs.describe_services(cluster="tools", services=[NAME])["services"]
-        definition = ecs.describe_task_definition(taskDefinition=service["taskDefinition"])
-        (container,) = definition["taskDefinition"]["containerDefinitions"]
-        return dict(container)
-
-
-NAME = "dynamodb-autoscaler-control"
-
-
-def test_ecs_deploy_fills_every_placeholder_from_the_environment(
-    stack: Stack, tmp_path: Path
-) -> None:
-    service_arn = stack.service(desired=2)  # the autoscaler the controller will pause
-    deploy = EcsDeploy(stack, tmp_path)
-    settings = {
-        **{name: stack.env[name] for name in REQUIRED},
-        "DYNAMODB_TABLE_PREFIX": "orders-",
-        "RESUME_COUNT_MAX": "20",
-        "MAX_BACKUP_AGE": "21600",
-        "HTTP_PORT": "9100",
-        "POLL_INTERVAL": "",  # empty: not passed
-    }
-
-    result = deploy.run({**deploy.base(), **settings})
-
-    assert result.returncode == 0, result.stderr
-    policies = deploy.policies()
-    assert set(policies) == {NAME, f"{NAME}-native-autoscaling"}
-    for text in policies.values():
-        assert "${" not in text
-    ecs_statement = next(
-        s for s in json.loads(policies[NAME])["Statement"] if "ecs:UpdateService" in s["Action"]
-    )
-    assert ecs_statement["Resource"] == service_arn
-    native = json.loads(policies[f"{NAME}-native-autoscaling"])
-    assert "arn:aws:dynamodb:us-east-1:123456789012:table/orders-*" in json.dumps(native)
-    role = deploy.iam.get_role(RoleName=NAME)["Role"]
-    assert "${" not in json.dumps(role["AssumeRolePolicyDocument"])
-    assert role["AssumeRolePolicyDocument"]["Statement"][0]["Condition"]["StringEquals"] == {
-        "aws:SourceAccount": "123456789012"
-    }
-    container = deploy.container()
-    assert container["image"] == "registry.example/dynamodb-autoscaler-control:7"
-    passed = {item["name"]: item["value"] for item in container["environment"]}
-    expected = {k: v for k, v in settings.items() if v}
-    assert passed == {**expected, "DYNAMODB_REGION": stack.env["EMR_REGION"]}
-    assert container["portMappings"][0]["containerPort"] == 9100
-    assert container["logConfiguration"]["options"]["awslogs-region"] == REGION
-    groups = deploy.logs.describe_log_groups(logGroupNamePrefix=f"/ecs/{NAME}")["logGroups"]
-    assert [g["logGroupName"] for g in groups] == [f"/ecs/{NAME}"]
-    (service,) = stack.world.ecs.describe_services(cluster="tools", services=[NAME])["services"]
-    assert service["desiredCount"] == 1
-    assert service["launchType"] == "FARGATE"
-    network = service["networkConfiguration"]["awsvpcConfiguration"]
-    assert network["subnets"] == deploy.subnets
-    assert network["assignPublicIp"] == "DISABLED"
-
-
-def test_ecs_deploy_attaches_only_the_policies_of_what_is_configured(
-    stack: Stack, tmp_path: Path
-) -> None:
-    deploy = EcsDeploy(stack, tmp_path)
-    # A source's policy file, with the placeholders such files use.
-    glue = {
-        "Version": "2012-10-17",
-        "Statement": [
-            {
-                "Effect": "Allow",
-                "Action": "glue:GetJobRuns",
-                "Resource": "arn:aws:glue:${EMR_REGION}:${ACCOUNT_ID}:job/${GLUE_JOB_PREFIX}*",
-            }
-        ],
-    }
-    (deploy.deploy / "iam-policy-glue.json").write_text(json.dumps(glue))
-    # The real one exists; without it in this copy, the recipe must warn, not fail.
-    (deploy.deploy / "iam-policy-emr-eks.json").unlink(missing_ok=True)
-    settings = {
-        "EMR_REGION": "eu-west-1",
-        "GLUE_JOB_PREFIX": "export-",
-        "EMR_EKS_JOB_PREFIX": "backup-",  # no policy file in this copy: a warning
-        "HTTP_PORT": "9100",  # circuit breaker only: no ECS service, no tables
-    }
-
-    result = deploy.run({**deploy.base(), **settings})
-
-    assert result.returncode == 0, result.stderr
-    assert "EMR_EKS_JOB_PREFIX is set but deploy/iam-policy-emr-eks.json is missing" in (
-        result.stderr
-    )
-    policies = deploy.policies()
-    assert set(policies) == {f"{NAME}-glue"}
-    assert json.loads(policies[f"{NAME}-glue"])["Statement"][0]["Resource"] == (
-        "arn:aws:glue:eu-west-1:123456789012:job/export-*"
-    )
-
-
-def test_ecs_deploy_with_only_emr_and_tables_gets_the_emr_query_alone(
-    stack: Stack, tmp_path: Path
-) -> None:
-    deploy = EcsDeploy(stack, tmp_path)
-    settings = {"EMR_PREFIX": "b-", "EMR_REGION": REGION, "DYNAMODB_TABLE_PREFIX": "t-"}
-
-    result = deploy.run({**deploy.base(), **settings})
-
-    assert result.returncode == 0, result.stderr
-    policies = {name: json.loads(text) for name, text in deploy.policies().items()}
-    assert set(policies) == {f"{NAME}-emr", f"{NAME}-native-autoscaling"}
-    assert policies[f"{NAME}-emr"]["Statement"][0]["Action"] == "elasticmapreduce:ListClusters"
-
-
-@pytest.mark.parametrize(
-    ("drop", "add", "missing"),
-    [
-        ("IMAGE", {}, "  - IMAGE"),
-        ("SUBNETS", {}, "  - SUBNETS"),
-        ("EMR_PREFIX", {}, "  - one of EMR_PREFIX GLUE_JOB_PREFIX"),
-        ("AUTOSCALER_SERVICE", {}, "  - AUTOSCALER_SERVICE"),
-        ("", {"EMR_STATES": "RUNNING\nWAITING"}, "a control character"),
-        ("", {"HTTP_PORT": "http"}, "HTTP_PORT must be a port number"),
-    ],
-)
-def test_ecs_deploy_refuses_to_start_while_a_value_is_missing(
-    stack: Stack, tmp_path: Path, drop: str, add: dict[str, str], missing: str
-) -> None:
-    deploy = EcsDeploy(stack, tmp_path)
-    settings = {**deploy.base(), **{name: stack.env[name] for name in REQUIRED}, **add}
-    settings.pop(drop, None)
-
-    result = deploy.run(settings)
-
-    assert result.returncode == 2
-    assert missing in result.stderr
-    assert deploy.iam.list_roles()["Roles"] == [], "nothing was created"
 
 
 # --- the switch, written down ------------------------------------------------------------

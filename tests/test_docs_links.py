@@ -1,5 +1,7 @@
 """Every relative link in the README, CONTRIBUTING and docs/ leads to a file that exists, and
-every #anchor to a heading in it: moving a section must not leave a reader at a dead end."""
+every #anchor to a heading in it; every file of this repository that a page, a module, a
+test or a script names by its path exists: moving a section or renaming a file must not leave
+a reader at a dead end."""
 
 from __future__ import annotations
 
@@ -83,3 +85,39 @@ def test_every_page_in_docs_is_linked_from_the_readme() -> None:
     pages = {f"docs/{page.name}" for page in (ROOT / "docs").glob("*.md")}
 
     assert pages - linked == set()
+
+
+# A file of this repository named by its path, in prose, code or a comment.
+_NAMED = re.compile(
+    r"(?<![\w./-])((?:tests|controller|deploy|scripts|docs)/[\w/.-]*\w"
+    r"\.(?:py|md|json|sh|yaml|yml|service|example))\b"
+)
+NAMING = sorted(
+    {
+        *PAGES,
+        ROOT / "Dockerfile",
+        *(ROOT / "controller").rglob("*.py"),
+        *(ROOT / "tests").rglob("*.py"),
+        *(p for p in (ROOT / "scripts").iterdir() if p.is_file()),
+        *(p for p in (ROOT / "deploy").iterdir() if p.is_file()),
+    }
+    # Not this module: its own check below names files that do not exist, on purpose.
+    - {Path(__file__).resolve()}
+)
+
+
+def named(text: str) -> list[str]:
+    return _NAMED.findall(text)
+
+
+@pytest.mark.parametrize("source", NAMING, ids=lambda p: p.relative_to(ROOT).as_posix())
+def test_every_file_named_by_its_path_exists(source: Path) -> None:
+    missing = [name for name in named(source.read_text()) if not (ROOT / name).exists()]
+
+    assert missing == [], f"{source.relative_to(ROOT)} names files that do not exist"
+
+
+def test_the_path_finder_finds_paths_in_prose_code_and_comments() -> None:
+    text = "see `tests/test_x.py`, deploy/iam-policy.json; # controller/a/b.py. not xtests/y.py"
+
+    assert named(text) == ["tests/test_x.py", "deploy/iam-policy.json", "controller/a/b.py"]

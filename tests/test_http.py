@@ -28,10 +28,10 @@ from controller.http.server import BindError, Endpoints, Server
 from controller.loop import Controller
 from controller.runtime.heartbeat import Heartbeat
 from controller.sources.backup import Backup
+from tests.support.fake_runner import CONFIG, FakeAws
 from tests.support.http import get, samples, value
 from tests.support.moto import executable
 from tests.test_config import env, problems
-from tests.test_loop_unit import CONFIG, FakeAws
 
 M = "dynamodb_autoscaler_control"
 ECS_TARGET = "ecs:c1/svc"
@@ -101,7 +101,16 @@ BACKUP = Backup("EMR cluster", "j-1", "backup-orders", "RUNNING")
 @pytest.mark.parametrize(
     ("seen", "delay", "may_scale", "reason"),
     [
-        (Observed(backups=None), 0, False, "EMR state unknown"),
+        (Observed(backups=[], unknown=["EMR"]), 0, False, "EMR state unknown"),
+        (Observed(backups=[], unknown=["Glue", "EMR on EKS"]), 0, False, "Glue and EMR on EKS"),
+        (
+            Observed(backups=[BACKUP], unknown=["Glue"]),
+            0,
+            False,
+            "backup active: EMR cluster backup-orders (j-1, RUNNING); Glue state unknown",
+        ),
+        # An unknown source holds the breaker closed even long after the last backup.
+        (Observed(backups=[], now=100, last_backup=10, unknown=["Glue"]), 90, False, "Glue"),
         (
             Observed(backups=[BACKUP]),
             0,
@@ -126,20 +135,29 @@ def test_a_dry_run_never_tells_the_autoscaler_to_wait() -> None:
     assert answer == breaker.Answer(True, f"dry run, would answer 'wait': backup active: {BACKUP}")
 
 
-backups = st.one_of(
-    st.none(),
-    st.lists(st.builds(Backup, st.just("EMR cluster"), st.text(), st.text(), st.text())),
-)
+def test_before_the_first_tick_the_breaker_names_every_source_it_has_yet_to_read() -> None:
+    assert breaker.no_tick(["EMR"]).reason == "no tick yet: the EMR state is unknown"
+    assert breaker.no_tick(["EMR", "Glue"]) == breaker.Answer(
+        False, "no tick yet: the EMR and Glue state is unknown"
+    )
+    glue_only = Config(**{**CONFIG.__dict__, "emr_prefix": "", "glue_job_prefix": "export-"})
+    endpoints = Endpoints(glue_only, Metrics(glue_only))
+    assert endpoints.circuit_breaker().reason == "no tick yet: the Glue state is unknown"
+
+
+# Every combination of four sources' answers against the breaker: test_rule_properties.py.
+backups = st.lists(st.builds(Backup, st.just("EMR cluster"), st.text(), st.text(), st.text()))
+unread = st.lists(st.sampled_from(["EMR", "Glue", "EMR on EKS", "EMR Serverless"]), unique=True)
 seconds = st.floats(min_value=0, max_value=1e7, allow_nan=False)
 
 
-@given(backups, seconds, seconds, seconds, st.booleans())
+@given(found=backups, blind=unread, now=seconds, last=seconds, delay=seconds, dry_run=st.booleans())
 def test_the_breaker_lets_scale_only_when_a_backup_cannot_be_running(
-    found: list[Backup] | None, now: float, last: float, delay: float, dry_run: bool
+    *, found: list[Backup], blind: list[str], now: float, last: float, delay: float, dry_run: bool
 ) -> None:
-    seen = Observed(backups=found, now=now, last_backup=min(now, last))
+    seen = Observed(backups=found, now=now, last_backup=min(now, last), unknown=blind)
     answer = breaker.judge(seen, delay, dry_run=dry_run)
-    quiet = found == [] and seen.now - seen.last_backup >= delay
+    quiet = found == [] and blind == [] and seen.now - seen.last_backup >= delay
     assert answer.may_scale is (quiet or dry_run)
     assert answer.reason
 
@@ -294,9 +312,12 @@ def test_a_stuck_backup_is_a_growing_age_not_an_unhealthy_controller(rig: Rig) -
     found = samples(rig.server.port)
     assert value(found, f"{M}_oldest_backup_age_seconds") == 0, "no known start: left out"
     assert value(found, f"{M}_backups", kind="EMR cluster") == 0
-    # EMR unreadable: what was last known stays.
-    rig.endpoints.after_tick(Observed(backups=None), (), False, 0.5)
+    # EMR unreadable and nothing seen: what was last known stays.
+    rig.endpoints.after_tick(Observed(backups=[], unknown=["EMR"]), (), False, 0.5)
     assert value(samples(rig.server.port), f"{M}_backups", kind="Glue job run") == 1
+    # A kind seen is counted although another source is unknown: its own source was read.
+    rig.endpoints.after_tick(Observed(backups=[unknown, unknown], unknown=["EMR"]), (), False, 0.5)
+    assert value(samples(rig.server.port), f"{M}_backups", kind="Glue job run") == 2
     # Older than MAX_BACKUP_AGE: it no longer holds the pause, and its age is what shows.
     rig.endpoints.after_tick(Observed(backups=[], stuck=[started]), (), True, 0.5)
     found = samples(rig.server.port)

@@ -9,16 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Loop
+from tests.conftest import Loop, Stack
 from tests.support.http import eventually, get
+from tests.support.iam import Deployment, Enforced, actions, iam_action
 from tests.support.moto import PREFIX, free_port
-from tests.test_iam_integration import (  # noqa: F401 - `enforced` is a fixture
-    Deployment,
-    Enforced,
-    actions,
-    enforced,
-    iam_action,
-)
 
 pytestmark = pytest.mark.integration
 
@@ -30,8 +24,8 @@ NO_PERMISSIONS = {
 
 
 @pytest.fixture
-def breaker_only(enforced: Enforced, tmp_path: Path) -> Deployment:  # noqa: F811
-    d = Deployment(enforced, tmp_path)
+def breaker_only(enforced: Enforced, tmp_path: Path) -> Deployment:
+    d = Deployment(enforced, Stack(enforced.server, tmp_path))
     for name in ("AUTOSCALER_CLUSTER", "AUTOSCALER_REGION", "AUTOSCALER_SERVICE"):
         del d.stack.env[name]
     return d
@@ -63,7 +57,7 @@ def test_emr_alone_is_enough_for_the_circuit_breaker(
 
     assert code == 0
     assert "ERROR" not in loops[0].output
-    assert {iam_action(op) for op in d.stack.operations()} == actions(policy)
+    assert {iam_action(op) for op in d.stack.operations()} == set(actions(policy))
     # Enforcement is on: the same user may not do anything else.
     with pytest.raises(d.iam.exceptions.ClientError, match="AccessDenied"):
         d.enforced.client("ecs", d.key).list_clusters()

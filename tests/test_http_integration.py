@@ -97,6 +97,46 @@ def test_circuit_breaker_mode_waits_out_the_resume_delay(stack: Stack, loops: li
     assert "action: no change" in loop.output
 
 
+def test_the_breaker_waits_for_a_backup_seen_and_names_the_source_it_cannot_read(
+    stack: Stack, loops: list[Loop]
+) -> None:
+    for name in ("AUTOSCALER_CLUSTER", "AUTOSCALER_REGION", "AUTOSCALER_SERVICE"):
+        del stack.env[name]
+    stack.env["GLUE_JOB_PREFIX"] = "dynamodb-export-"
+    stack.fake_aws(
+        {
+            "glue list-jobs": {
+                "fail": -1,
+                "exit": 254,
+                "stderr": "An error occurred (AccessDeniedException) when calling the ListJobs "
+                "operation: User is not authorized to perform: glue:ListJobs",
+            }
+        }
+    )
+    backup = stack.world.start_cluster(f"{PREFIX}orders")
+    port = start(stack, loops, POLL_INTERVAL="0.2")
+
+    eventually(lambda: get(port, "/circuit-breaker")[1].startswith("wait: backup"), what="seen")
+    assert get(port, "/circuit-breaker") == (
+        503,
+        f"wait: backup active: EMR cluster {PREFIX}orders ({backup}, WAITING); "
+        "Glue state unknown\n",
+    )
+
+    stack.world.terminate_cluster(backup)
+    eventually(
+        lambda: get(port, "/circuit-breaker") == (503, "wait: Glue state unknown\n"),
+        what="still waiting on Glue",
+    )
+    found = samples(port)
+    assert value(found, f"{M}_paused", target="circuit-breaker") == 1
+    assert value(found, f"{M}_ticks_total", outcome="ok") == 0, "every tick failed"
+    assert get(port, "/healthz")[0] == 503
+
+    code, _ = loops[0].terminate()
+    assert code == 0
+
+
 def listening_ports(pid: int) -> set[int]:
     """TCP ports the process listens on, from its socket inodes and /proc/net/tcp{,6}."""
     inodes = set()

@@ -11,90 +11,38 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
-import boto3
-import pytest
-
+from tests.support.iam import DEPLOY, Enforced, as_moto_checks
 from tests.support.moto import (
     PREFIX,
     REGION,
     SUSPENDED_FLAGS,
-    MotoServer,
     World,
     executable,
     isolated_env,
 )
 
-POLICY = Path(__file__).parent.parent / "deploy" / "iam-policy-native-autoscaling.json"
+POLICY = DEPLOY / "iam-policy-native-autoscaling.json"
 EMR_QUERY = {"Effect": "Allow", "Action": "elasticmapreduce:ListClusters", "Resource": "*"}
-# Unauthenticated calls: three users, three calls each; every later call is checked.
-SETUP_CALLS = 9
-EVERYTHING = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-}
-
-
-def as_moto_checks(policy: dict[str, Any], without: str = "") -> dict[str, Any]:
-    statements = []
-    for statement in policy["Statement"]:
-        actions = statement["Action"]
-        actions = [actions] if isinstance(actions, str) else actions
-        kept = [action for action in actions if action != without]
-        if kept:
-            checked = {k: v for k, v in statement.items() if k != "Condition"}
-            statements.append({**checked, "Action": kept, "Resource": "*"})
-    return {"Version": policy["Version"], "Statement": [*statements, EMR_QUERY]}
-
-
-class Accounts:
-    """An admin that seeds the world, and controller users with a given policy."""
-
-    def __init__(self, server: MotoServer) -> None:
-        self.iam = boto3.client(
-            "iam",
-            endpoint_url=server.url,
-            region_name=REGION,
-            aws_access_key_id="setup",
-            aws_secret_access_key="setup-secret-key",
-        )
-
-    def user(self, name: str, policy: dict[str, Any]) -> tuple[str, str]:
-        self.iam.create_user(UserName=name)
-        self.iam.put_user_policy(
-            UserName=name, PolicyName="policy", PolicyDocument=json.dumps(policy)
-        )
-        key = self.iam.create_access_key(UserName=name)["AccessKey"]
-        return key["AccessKeyId"], key["SecretAccessKey"]
-
-
-@pytest.fixture(scope="module")
-def iam_server() -> Iterator[MotoServer]:
-    extra = {"INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_CALLS)}
-    with MotoServer(extra_env=extra) as server:
-        yield server
 
 
 def test_native_policy_is_enough_and_a_denied_record_still_suspends(
-    iam_server: MotoServer, tmp_path: Path
+    enforced: Enforced, tmp_path: Path
 ) -> None:
     policy = json.loads(POLICY.read_text())
-    accounts = Accounts(iam_server)
-    admin = accounts.user("admin", EVERYTHING)
-    controller = accounts.user("controller", as_moto_checks(policy))
-    no_tagging = accounts.user(
-        "controller-no-tagging", as_moto_checks(policy, without="dynamodb:TagResource")
+    controller = enforced.user("controller", as_moto_checks(policy, plus=[EMR_QUERY]))
+    no_tagging = enforced.user(
+        "controller-no-tagging",
+        as_moto_checks(policy, without="dynamodb:TagResource", plus=[EMR_QUERY]),
     )
-    world = World(iam_server.url, credentials=admin)
+    world = World(enforced.server.url, credentials=enforced.admin)
     world.autoscale_table("orders-eu", indexes=("by-date",))
     cluster_id = world.start_cluster(f"{PREFIX}1")
 
     def run(credentials: tuple[str, str]) -> subprocess.CompletedProcess[str]:
         env = isolated_env(
-            iam_server.url,
+            enforced.server.url,
             tmp_path / "home",
             EMR_PREFIX=PREFIX,
             EMR_REGION=REGION,
@@ -118,6 +66,7 @@ def test_native_policy_is_enough_and_a_denied_record_still_suspends(
     assert all(flags == set(SUSPENDED_FLAGS) for flags in world.suspended().values())
 
     world.terminate_cluster(cluster_id)
+    world.age_records(table="orders-eu")  # the backup ran for an hour
     resumed = run(controller)
 
     assert resumed.returncode == 0, resumed.stderr

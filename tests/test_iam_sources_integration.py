@@ -18,17 +18,16 @@ shows that each policy names exactly the calls its source makes.
 from __future__ import annotations
 
 import fnmatch
+import itertools
 import json
-import string
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
 
 from tests.conftest import Stack
+from tests.support.iam import Enforced, actions, as_moto_checks, filled
 from tests.support.moto import (
     ACCOUNT,
     CLUSTER,
@@ -41,18 +40,11 @@ from tests.support.moto import (
 )
 from tests.support.sources import Sources
 
-DEPLOY = Path(__file__).parent.parent / "deploy"
 ECS_SERVICE = {
     "Effect": "Allow",
     "Action": ["ecs:DescribeServices", "ecs:UpdateService", "ecs:TagResource", "ecs:UntagResource"],
     "Resource": "*",
 }
-EVERYTHING = {
-    "Version": "2012-10-17",
-    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}],
-}
-# Unauthenticated calls: the admin's three (user, policy, key); every later call is checked.
-SETUP_CALLS = 3
 # The CLI command of each IAM action the policies name.
 OPERATION = {
     "glue:ListJobs": "glue list-jobs",
@@ -70,63 +62,10 @@ PREFIXES = {
 
 
 def deployed(source: str) -> dict[str, Any]:
-    """The policy filled in as the docs say; every placeholder must be a known one."""
+    """The policy filled in as the docs say."""
     setting, prefix = PREFIXES[source]
-    text = (DEPLOY / f"iam-policy-{source}.json").read_text()
-    filled = string.Template(text).substitute(
-        EMR_REGION=REGION, AWS_ACCOUNT_ID=ACCOUNT, **{setting: prefix}
-    )
-    return dict(json.loads(filled))
-
-
-def actions(policy: dict[str, Any]) -> list[str]:
-    found: list[str] = []
-    for statement in policy["Statement"]:
-        listed = statement["Action"]
-        found += [listed] if isinstance(listed, str) else listed
-    return found
-
-
-def as_moto_checks(policy: dict[str, Any], without: str = "") -> dict[str, Any]:
-    statements = [{**s, "Resource": "*"} for s in policy["Statement"] if s["Action"] != without]
-    return {"Version": policy["Version"], "Statement": [*statements, ECS_SERVICE]}
-
-
-class Accounts:
-    """An admin, made with the unauthenticated calls; then the users it makes."""
-
-    def __init__(self, server: MotoServer) -> None:
-        self.server = server
-        self.iam = self.client(("setup", "setup-secret-key"))
-        self.count = 0
-        self.admin = self.user(EVERYTHING)
-        self.iam = self.client(self.admin)
-
-    def client(self, key: tuple[str, str]) -> Any:
-        return boto3.client(
-            "iam",
-            endpoint_url=self.server.url,
-            region_name=REGION,
-            aws_access_key_id=key[0],
-            aws_secret_access_key=key[1],
-        )
-
-    def user(self, policy: dict[str, Any]) -> tuple[str, str]:
-        self.count += 1
-        name = f"user-{self.count}"
-        self.iam.create_user(UserName=name)
-        self.iam.put_user_policy(
-            UserName=name, PolicyName="policy", PolicyDocument=json.dumps(policy)
-        )
-        key = self.iam.create_access_key(UserName=name)["AccessKey"]
-        return key["AccessKeyId"], key["SecretAccessKey"]
-
-
-@pytest.fixture(scope="module")
-def enforced() -> Iterator[tuple[MotoServer, Accounts, tuple[str, str]]]:
-    with MotoServer(extra_env={"INITIAL_NO_AUTH_ACTION_COUNT": str(SETUP_CALLS)}) as server:
-        accounts = Accounts(server)
-        yield server, accounts, accounts.admin
+    values = {"EMR_REGION": REGION, "AWS_ACCOUNT_ID": ACCOUNT, setting: prefix}
+    return filled(f"iam-policy-{source}.json", **values)
 
 
 def run(
@@ -188,15 +127,17 @@ def seed(sources: Sources, source: str) -> None:
     ],
 )
 def test_each_source_policy_is_enough_and_names_only_what_is_used(
-    enforced: tuple[MotoServer, Accounts, tuple[str, str]], tmp_path: Path, source: str
+    enforced: Enforced, tmp_path: Path, source: str
 ) -> None:
-    server, accounts, admin = enforced
+    server, admin = enforced.server, enforced.admin
     world = World(server.url, credentials=admin)
     seed(Sources(server.url, credentials=admin), source)
     world.create_service(f"{CLUSTER}-{source}", SERVICE, desired=1)
     policy = deployed(source)
+    users = (f"{source}-{n}" for n in itertools.count())
 
-    result, operations = run(server, tmp_path, source, accounts.user(as_moto_checks(policy)))
+    key = enforced.user(next(users), as_moto_checks(policy, plus=[ECS_SERVICE]))
+    result, operations = run(server, tmp_path, source, key)
 
     assert result.returncode == 0, result.stderr
     used = {op for op in operations if not op.startswith("ecs ")}
@@ -204,7 +145,7 @@ def test_each_source_policy_is_enough_and_names_only_what_is_used(
 
     # Each action is needed: without it the source is unknown, and nothing changes.
     for action in actions(policy):
-        key = accounts.user(as_moto_checks(policy, without=action))
+        key = enforced.user(next(users), as_moto_checks(policy, without=action, plus=[ECS_SERVICE]))
         denied, _ = run(server, tmp_path, source, key)
         assert denied.returncode == 1, (action, denied.stderr)
         assert "AccessDenied" in denied.stderr, (action, denied.stderr)

@@ -1,4 +1,5 @@
-"""LOG_FORMAT=json: one JSON object per line, with the tick's fields, and still no secrets."""
+"""LOG_FORMAT=json: one JSON object per line, with the tick's fields, and still no secrets; a
+failed tick and a bad configuration as JSON (and a failed tick as text) say so."""
 
 from __future__ import annotations
 
@@ -22,7 +23,8 @@ def test_every_line_is_a_json_object_with_the_ticks_fields(stack: Stack) -> None
     assert result.returncode == 0, result.stderr
     logged = lines(result.stderr)
     assert all({"time", "level", "message"} <= set(line) for line in logged)
-    assert {line["level"] for line in logged} == {"DEBUG", "INFO"}
+    # The start-up line and a change are NOTICE; the command lines DEBUG.
+    assert {line["level"] for line in logged} == {"DEBUG", "NOTICE"}
     (tick,) = [line for line in logged if "action" in line]
     assert tick["time"].endswith("Z")
     (backup,) = tick["backups"]
@@ -37,7 +39,7 @@ def test_every_line_is_a_json_object_with_the_ticks_fields(stack: Stack) -> None
     assert tick["service"]["cluster"] == CLUSTER
     assert tick["service"]["name"] == SERVICE
     assert tick["service"]["desired"] == 2
-    assert tick["action"] == "pause"
+    assert (tick["action"], tick["level"]) == (["pause"], "NOTICE")
     assert tick["decisions"] == [
         {
             "verb": "pause",
@@ -88,5 +90,29 @@ def test_secrets_are_scrubbed_from_json_lines_and_fields(stack: Stack) -> None:
     logged = lines(failed.stderr)
     assert any("InvalidSignatureException" in line["message"] for line in logged)
     (tick,) = [line for line in logged if "action" in line]
-    assert tick["backups"] is None
+    assert tick["backups"] == [], "none seen: a list, never null"
+    assert tick["unknown_sources"] == ["EMR"]
     assert tick["ok"] is False
+
+
+def test_a_tick_that_cannot_see_the_service_is_an_error_saying_ok_false(stack: Stack) -> None:
+    stack.world.ecs.create_cluster(clusterName=CLUSTER)  # but no service in it
+
+    result = stack.run("--once")
+    as_json = stack.run("--once", LOG_FORMAT="json")
+
+    assert result.returncode == as_json.returncode == 1
+    tick = next(line for line in result.stderr.splitlines() if "| action:" in line)
+    assert " ERROR " in tick and tick.endswith(" | ok=false")
+    assert f"service {CLUSTER}/{SERVICE}: unknown" in tick
+    ticks = [json.loads(line) for line in as_json.stderr.splitlines()]
+    (logged,) = [t for t in ticks if "action" in t]
+    assert (logged["level"], logged["ok"]) == ("ERROR", False)
+
+
+def test_an_unparsable_configuration_with_log_format_json_is_one_json_line(stack: Stack) -> None:
+    result = stack.run("--once", LOG_FORMAT="json", RESUME_COUNT="12")
+
+    assert result.returncode == 2
+    (logged,) = [json.loads(line) for line in result.stderr.splitlines()]
+    assert logged["problems"] == ["RESUME_COUNT (12) is above RESUME_COUNT_MAX (10)"]

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from controller.loop import PROGRESS_EVERY, Controller, run
-from tests.test_loop_unit import CONFIG, FakeAws
+from tests.support.fake_runner import CONFIG, FakeAws
 
 
 class SlowUpdate(FakeAws):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controller.autoscalers.dynamodb import ALL, RECORD_PREFIX, Target
-from controller.autoscalers.ecs import Service
+from controller.autoscalers.ecs import PAUSED_COUNT_TAG, Service
 from controller.decide import (
     ForgetPausedCount,
     ForgetSuspended,
@@ -20,8 +20,12 @@ POLICY = Policy()
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
 
 
+KEY = f"{PAUSED_COUNT_TAG}:0000cafe0000"
+FORGET = ForgetPausedCount(ARN, (KEY,))
+
+
 def service(desired: int, tag: str | None, status: str = "ACTIVE") -> Service:
-    return Service(ARN, "svc", status, desired, desired, 0, tag)
+    return Service(ARN, "svc", status, desired, desired, 0, {} if tag is None else {KEY: tag})
 
 
 def target(io: str, suspended: frozenset[str]) -> Target:
@@ -32,13 +36,13 @@ def test_a_paused_service_gets_its_recorded_count_back() -> None:
     decisions, problems = plan(service(0, "4"), None, {}, POLICY)
 
     assert problems == []
-    assert [d.steps for d in decisions] == [(SetDesiredCount(4), ForgetPausedCount(ARN))]
+    assert [d.steps for d in decisions] == [(SetDesiredCount(4), FORGET)]
 
 
 def test_a_running_service_with_a_record_only_loses_the_tag() -> None:
     decisions, _ = plan(service(2, "4"), None, {}, POLICY)
 
-    assert [d.steps for d in decisions] == [(ForgetPausedCount(ARN),)]
+    assert [d.steps for d in decisions] == [(FORGET,)]
 
 
 def test_no_record_means_nothing_to_release_even_at_0() -> None:
@@ -95,3 +99,21 @@ def test_a_stale_table_record_is_removed_and_a_table_without_one_is_left_alone()
 
 def test_a_table_whose_record_was_not_read_is_left_out() -> None:
     assert plan(None, [target("Read", ALL)], {}, POLICY) == ([], [])
+
+
+def test_release_understands_the_records_of_both_versions() -> None:
+    """Paused by version 1.0 (bare keys) and again by this one (keys with a pause id)."""
+    both = Service(ARN, "svc", "ACTIVE", 0, 0, 0, {PAUSED_COUNT_TAG: "4", KEY: "4"})
+    read = target("Read", ALL)
+    record = {
+        f"{RECORD_PREFIX}table:read": frozenset({"DynamicScalingInSuspended"}),
+        f"{RECORD_PREFIX}0000cafe0000:table:read": ALL,
+    }
+
+    decisions, problems = plan(both, [read], {TABLE: record}, POLICY)
+
+    assert problems == []
+    assert [d.steps for d in decisions] == [
+        (SetDesiredCount(4), ForgetPausedCount(ARN, tuple(sorted(both.records)))),
+        (SetSuspended(read, frozenset()), ForgetSuspended(TABLE, tuple(sorted(record)))),
+    ]

@@ -131,6 +131,83 @@ def test_emr_query_failure_never_resumes(stack: Stack) -> None:
     assert "ecs update-service" not in stack.operations()
 
 
+# --- one source seeing a backup, another denied ---------------------------------------------
+
+GLUE = "dynamodb-export-"
+GLUE_DENIED = {
+    "glue list-jobs": {
+        "fail": -1,
+        "exit": 254,
+        "stderr": "An error occurred (AccessDeniedException) when calling the ListJobs "
+        "operation: User: arn:aws:iam::123456789012:user/controller is not authorized to "
+        "perform: glue:ListJobs because no identity-based policy allows the glue:ListJobs action",
+    }
+}
+
+
+def tick_line(stderr: str) -> str:
+    (line,) = [line for line in stderr.splitlines() if "action:" in line]
+    return line
+
+
+def test_a_cluster_seen_pauses_while_glue_is_denied_and_stays_paused_after_it(
+    stack: Stack,
+) -> None:
+    stack.env["GLUE_JOB_PREFIX"] = GLUE  # the Glue policy not attached yet
+    stack.service(desired=2)
+    cluster_id = stack.world.start_cluster(f"{PREFIX}nightly")
+    stack.fake_aws(GLUE_DENIED)
+    heartbeat = stack.tmp / "heartbeat"
+
+    paused = stack.run("--once")
+
+    assert stack.desired() == 0, "a backup seen is paused for, whatever Glue would say"
+    assert paused.returncode == 1, "Glue unread: a failed tick, even though it paused"
+    assert not heartbeat.exists(), "no heartbeat: the health check must see the blind source"
+    assert "ERROR   Glue query failed: `aws glue list-jobs" in paused.stderr
+    assert "AccessDeniedException" in paused.stderr
+    line = tick_line(paused.stderr)
+    assert " ERROR " in line
+    assert (
+        f"backups: EMR cluster {PREFIX}nightly ({cluster_id}, WAITING) | "
+        "unknown sources: Glue (query failed) |" in line
+    )
+    assert line.endswith("| action: pause: desired 2 -> 0 (backup cluster active) | ok=false")
+
+    # The cluster ends while Glue is still denied: a Glue run could be reading unseen.
+    stack.world.terminate_cluster(cluster_id)
+    held = stack.run("--once")
+
+    assert held.returncode == 1
+    assert stack.desired() == 0, "never resume blind"
+    line = tick_line(held.stderr)
+    assert "backups: none seen | unknown sources: Glue (query failed) |" in line
+    assert line.endswith("| action: no change (Glue state unknown, changing nothing) | ok=false")
+    assert stack.operations().count("ecs update-service") == 1, "only the pause"
+
+    # Glue's policy attached: every source read, none holds the pause, so the resume.
+    stack.fake_aws()
+    resumed = stack.run("--once")
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert stack.desired() == 2
+    assert heartbeat.exists()
+
+
+def test_nothing_seen_while_glue_is_denied_leaves_a_running_service_alone(stack: Stack) -> None:
+    stack.env["GLUE_JOB_PREFIX"] = GLUE
+    stack.service(desired=3)
+    stack.world.start_cluster("nightly-report")  # active, but not a backup
+    stack.fake_aws(GLUE_DENIED)
+
+    result = stack.run("--once")
+
+    assert result.returncode == 1
+    assert stack.desired() == 3, "nothing seen: no pause"
+    assert "no change (Glue state unknown, changing nothing) | ok=false" in result.stderr
+    assert "ecs update-service" not in stack.operations()
+
+
 def test_missing_service_is_an_error_naming_cluster_and_service(stack: Stack) -> None:
     stack.world.create_service(CLUSTER, "something-else", 1)
 

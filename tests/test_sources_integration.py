@@ -220,7 +220,9 @@ def test_several_sources_at_once(stack: Stack, sources: Sources) -> None:
     assert stack.desired() == 2
 
 
-def test_one_source_failing_changes_nothing(stack: Stack, sources: Sources) -> None:
+def test_one_source_failing_with_nothing_seen_changes_nothing(
+    stack: Stack, sources: Sources
+) -> None:
     stack.env.update(GLUE_JOB_PREFIX=GLUE, EMR_EKS_JOB_PREFIX=EKS)
     stack.service(desired=0)  # paused, and nothing active that EMR or EKS can see
     stack.fake_aws(
@@ -241,6 +243,35 @@ def test_one_source_failing_changes_nothing(stack: Stack, sources: Sources) -> N
     assert "Glue query failed" in result.stderr and "AccessDeniedException" in result.stderr
     assert "no change (Glue state unknown, changing nothing)" in result.stderr
     assert "emr list-clusters" in stack.operations(), "the other sources are still asked"
+
+
+def test_a_glue_run_seen_pauses_while_emr_is_denied(stack: Stack, sources: Sources) -> None:
+    stack.env["GLUE_JOB_PREFIX"] = GLUE
+    stack.service(desired=2)
+    sources.hold_glue_runs()
+    run_id = sources.start_glue_run(f"{GLUE}orders")
+    stack.fake_aws(
+        {
+            "emr list-clusters": {
+                "fail": -1,
+                "exit": 254,
+                "stderr": "An error occurred (AccessDeniedException) when calling the "
+                "ListClusters operation: User is not authorized to perform: "
+                "elasticmapreduce:ListClusters",
+            }
+        }
+    )
+
+    result = stack.run("--once")
+
+    assert stack.desired() == 0, "a Glue run seen is paused for, whatever EMR would say"
+    assert result.returncode == 1, "EMR unread: the tick fails all the same"
+    assert "EMR query failed" in result.stderr and "AccessDeniedException" in result.stderr
+    assert (
+        f"backups: Glue job run {GLUE}orders ({run_id}, STARTING) | "
+        "unknown sources: EMR (query failed) |" in result.stderr
+    )
+    assert "action: pause: desired 2 -> 0 (backup cluster active) | ok=false" in result.stderr
 
 
 def test_a_cluster_older_than_max_backup_age_no_longer_holds_the_pause(stack: Stack) -> None:

@@ -19,7 +19,7 @@ from controller import report
 from controller.aws import AwsError
 from controller.config import Config
 from controller.decide import Observed, oldest_age
-from controller.loop import Controller, workers
+from controller.loop import Controller, run, workers
 from controller.sources.backup import Backup
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=timezone.utc)
@@ -206,7 +206,7 @@ def test_emr_only_tick_is_still_two_calls(pool: Any) -> None:
     assert aws.ops() == ["ecs describe-services", "emr list-clusters"]
 
 
-def test_one_failing_source_makes_the_state_unknown_and_changes_nothing(
+def test_one_failing_source_with_nothing_seen_elsewhere_changes_nothing(
     pool: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     aws = FakeAws(desired=0)  # paused; nothing active that the others can see
@@ -216,8 +216,86 @@ def test_one_failing_source_makes_the_state_unknown_and_changes_nothing(
 
     assert aws.desired == 0, "resuming blind could fight a Glue run for capacity"
     assert "Glue query failed" in caplog.text
-    assert "backups: unknown (Glue query failed)" in caplog.text
+    assert "backups: none seen | unknown sources: Glue (query failed) |" in caplog.text
     assert "no change (Glue state unknown, changing nothing)" in caplog.text
+
+
+def tick_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if "action:" in r.getMessage()]
+
+
+def test_a_backup_seen_pauses_while_another_source_is_unknown_and_the_tick_still_fails(
+    pool: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    aws = FakeAws(desired=2)
+    aws.clusters = [("backup-1", "RUNNING", epoch(100))]
+    aws.fail["glue list-jobs"] = DENIED
+    heartbeats: list[None] = []
+    rig = controller(ALL, aws, pool)
+
+    status = run(rig, interval=0, once=True, stop=threading.Event(), on_success=heartbeats.append)
+
+    assert aws.desired == 0, "a backup seen is paused for, whatever Glue would say"
+    assert status == 1, "a source not read is a failed tick, even when it paused"
+    assert heartbeats == [], "no heartbeat: the health check must see the blind source"
+    (line,) = tick_lines(caplog)
+    assert line.levelno == logging.ERROR
+    assert line.getMessage().startswith(
+        "backups: EMR cluster backup-1 (j-0, RUNNING) | unknown sources: Glue (query failed) |"
+    )
+    assert line.getMessage().endswith(
+        "| action: pause: desired 2 -> 0 (backup cluster active) | ok=false"
+    )
+    assert "Glue query failed: " in caplog.text
+
+    # The EMR backup ends; Glue is still denied: a Glue run could be reading, so no resume.
+    aws.clusters = []
+    caplog.clear()
+    assert not rig.tick()
+    assert aws.desired == 0
+    (line,) = tick_lines(caplog)
+    assert "backups: none seen | unknown sources: Glue (query failed) |" in line.getMessage()
+    assert "action: no change (Glue state unknown, changing nothing) | ok=false" in (
+        line.getMessage()
+    )
+
+    # Glue can be read again, and sees nothing: now the resume (to RESUME_COUNT: this fake
+    # keeps no tags).
+    del aws.fail["glue list-jobs"]
+    assert rig.tick()
+    assert aws.desired == 1
+
+
+@pytest.mark.parametrize("emr", ["seen", "none", "unknown"])
+@pytest.mark.parametrize("glue", ["seen", "none", "unknown"])
+@pytest.mark.parametrize("desired", [0, 2])
+def test_every_combination_of_two_sources_answers(
+    pool: Any, emr: str, glue: str, desired: int
+) -> None:
+    aws = FakeAws(desired=desired)
+    config = only(emr_prefix="backup-", glue_job_prefix="export-")
+    if emr == "seen":
+        aws.clusters = [("backup-1", "RUNNING", epoch(100))]
+    if glue == "seen":
+        aws.glue = {"export-orders": [("jr_1", "RUNNING")]}
+    if emr == "unknown":
+        aws.fail["emr list-clusters"] = AwsError(
+            "aws emr list-clusters", "AccessDeniedException", "not allowed", False
+        )
+    if glue == "unknown":
+        aws.fail["glue list-jobs"] = DENIED
+    answers = {emr, glue}
+
+    ok = controller(config, aws, pool).tick()
+
+    assert ok is ("unknown" not in answers)
+    if "seen" in answers:
+        assert aws.desired == 0, "a backup seen is paused for"
+    elif "unknown" in answers:
+        assert aws.desired == desired, "nothing seen, a source unknown: nothing changes"
+    else:
+        # Resumed (to RESUME_COUNT: this fake keeps no tags), or left running.
+        assert aws.desired == (desired or 1), "every source read and none holds"
 
 
 def test_a_failing_per_item_call_is_that_sources_failure(pool: Any) -> None:
@@ -375,7 +453,8 @@ def test_stuck_backups_are_reported_even_when_another_source_is_unknown(pool: An
 
     seen = controller(config, aws, pool).observe()
 
-    assert seen.backups is None
+    assert seen.backups == ()
+    assert seen.unknown == ("EMR Serverless",)
     assert [b.name for b in seen.stuck] == ["backup-1"]
     assert next(m for m, _ in report.stuck(config, seen)).startswith("stuck backup: EMR cluster")
 
@@ -403,13 +482,18 @@ def test_json_fields_name_what_holds_the_pause_and_its_age() -> None:
     assert fields["unknown_sources"] == []
 
 
-def test_unknown_sources_are_named_in_the_json_fields() -> None:
-    seen = Observed(None, unknown=("Glue", "EMR Serverless"))
+def test_unknown_sources_are_named_in_the_json_fields_next_to_what_was_seen() -> None:
+    backup = Backup("EMR cluster", "j-1", "backup-1", "RUNNING")
+    seen = Observed((backup,), unknown=("Glue", "EMR Serverless"))
 
     fields = report.fields(ALL, seen, [], False)
 
-    assert fields["backups"] is None
+    assert [b["id"] for b in fields["backups"]] == ["j-1"], "seen, and holding the pause"
     assert fields["unknown_sources"] == ["Glue", "EMR Serverless"]
+    assert report.summary(ALL, seen).startswith(
+        "backups: EMR cluster backup-1 (j-1, RUNNING) | "
+        "unknown sources: Glue, EMR Serverless (queries failed) |"
+    )
 
 
 def test_pool_has_a_thread_per_query_and_one_per_concurrent_call() -> None:
@@ -456,4 +540,4 @@ def test_oldest_age_counts_stuck_and_holding_backups_with_a_known_start() -> Non
 
     assert oldest_age(seen) == 900
     assert oldest_age(Observed((backup("b", None),), at=NOW)) is None
-    assert oldest_age(Observed(None, at=NOW)) is None
+    assert oldest_age(Observed((), unknown=("EMR",), at=NOW)) is None

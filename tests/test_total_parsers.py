@@ -1,5 +1,5 @@
 """Every parser of CLI output this module family owns is total: any JSON in, a value or
-UnexpectedOutput out, never another exception (issue 15, item 2).
+UnexpectedOutput out, never another exception.
 
 Covers the ECS service (describe-services, update-service), the Application Auto Scaling
 targets, the table tags, and the runner's own JSON decoding (deep nesting, huge numbers).

@@ -2,12 +2,14 @@
 
 A self-hosted autoscaler that asks a URL before each scaling run (dynamic-dynamodb's
 `circuit-breaker-url`) is paused by the answer alone, with no permission on it at all. The
-answer follows the rule for the ECS service: closed (scale) only when the EMR state is known,
-no matching backup is active, and RESUME_DELAY has passed since one was last seen.
+answer follows the rule for the ECS service: "wait" while any source sees a matching backup,
+whatever the others say; "scale" only when every source was read, none sees one, and
+RESUME_DELAY has passed since one was last seen.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from controller.decide import Observed
@@ -19,7 +21,9 @@ class Answer:
     reason: str
 
 
-NO_TICK = Answer(False, "no tick yet: the EMR state is unknown")
+def no_tick(sources: Sequence[str]) -> Answer:
+    """The answer before the first tick: no source has been read yet."""
+    return Answer(False, f"no tick yet: the {_names(sources)} state is unknown")
 
 
 def judge(seen: Observed, resume_delay: float, *, dry_run: bool = False) -> Answer:
@@ -31,12 +35,22 @@ def judge(seen: Observed, resume_delay: float, *, dry_run: bool = False) -> Answ
 
 
 def _judge(seen: Observed, resume_delay: float) -> Answer:
-    if seen.backups is None:
-        # As for the service: never let it scale blind, a backup may be running unseen.
-        return Answer(False, "EMR state unknown")
     if seen.backups:
-        return Answer(False, "backup active: " + ", ".join(map(str, seen.backups)))
+        # A backup seen is waited for, whatever a source that could not be read would say.
+        reason = "backup active: " + ", ".join(map(str, seen.backups))
+        return Answer(False, f"{reason}; {_unknown(seen.unknown)}" if seen.unknown else reason)
+    if seen.unknown:
+        # As for the service: never let it scale blind, a backup may be running unseen.
+        return Answer(False, _unknown(seen.unknown))
     quiet = seen.now - seen.last_backup
     if quiet < resume_delay:
         return Answer(False, f"resume pending: no backup for {quiet:.0f}s of {resume_delay:g}s")
     return Answer(True, "no backup active")
+
+
+def _unknown(sources: Sequence[str]) -> str:
+    return f"{_names(sources)} state unknown"
+
+
+def _names(sources: Sequence[str]) -> str:
+    return " and ".join(sources) or "backup"

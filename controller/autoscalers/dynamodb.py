@@ -3,22 +3,27 @@ their suspended state, and the table tags where the controller records what it s
 
 Why table tags: tags on scalable targets would be the natural place, but they cannot be
 tested against moto (its application-autoscaling tag-resource fails), so the record lives on
-the DynamoDB table the target belongs to, one tag per target the controller suspended:
+the DynamoDB table the target belongs to, one tag per pause and target the controller suspended:
 
-    dynamodb-autoscaler-control:suspended:table:read        = DynamicScalingInSuspended ...
-    dynamodb-autoscaler-control:suspended:index/by-date:write = ...
+    dynamodb-autoscaler-control:suspended:<pause id>:table:read = DynamicScalingInSuspended ...
+    dynamodb-autoscaler-control:suspended:<pause id>:index/by-date:write = ...
 
 The value lists the flags the controller turned on (and so will turn off again); a flag that
-was already on before the pause is not in it and stays on.
+was already on before the pause is not in it and stays on. Each pause writes keys of its own
+(the pause id, controller/records.py), so that a resume removes only the records it read and a pause
+by a second controller in the same window keeps its own (docs/reliability.md). Keys without a
+pause id (`...:suspended:table:read`) are what version 1.0 wrote: read, resumed from and
+removed, never written.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 
+from controller import records
 from controller.aws import JsonDict, Runner, UnexpectedOutput, shown_value
 
 FLAGS = ("DynamicScalingInSuspended", "DynamicScalingOutSuspended", "ScheduledScalingSuspended")
@@ -26,9 +31,18 @@ ALL = frozenset(FLAGS)
 RECORD_PREFIX = "dynamodb-autoscaler-control:suspended:"
 # DynamoDB's limit on a tag key; index names can be longer than what fits after the prefix.
 _MAX_KEY = 128
+_ID_LENGTH = records.LENGTH + 1  # the id and its colon
 
-# What the controller turned on, per record key (see Target.record_key).
+# A table's records: tag key -> the flags that record says the controller turned on.
 Record = Mapping[str, frozenset[str]]
+
+
+def _part(where: str, io: str, room: int) -> str:
+    part = f"{where}:{io}"
+    if len(RECORD_PREFIX) + room + len(part) > _MAX_KEY:
+        digest = hashlib.sha256(where.encode()).hexdigest()[:16]
+        part = f"index#{digest}:{io}"
+    return part
 
 
 @dataclass(frozen=True)
@@ -42,19 +56,34 @@ class Target:
     def table(self) -> str:
         return self.resource_id.split("/")[1]
 
-    @property
-    def record_key(self) -> str:
+    def _where(self) -> tuple[str, str]:
         parts = self.resource_id.split("/", 2)
         where = parts[2] if len(parts) > 2 else "table"
-        io = "read" if self.dimension.endswith("ReadCapacityUnits") else "write"
-        key = f"{RECORD_PREFIX}{where}:{io}"
-        if len(key) > _MAX_KEY:
-            digest = hashlib.sha256(where.encode()).hexdigest()[:16]
-            key = f"{RECORD_PREFIX}index#{digest}:{io}"
-        return key
+        return where, "read" if self.dimension.endswith("ReadCapacityUnits") else "write"
+
+    def record_key(self, pause_id: str) -> str:
+        """The tag key of this target's record in the pause `pause_id`."""
+        return f"{RECORD_PREFIX}{pause_id}:{_part(*self._where(), _ID_LENGTH)}"
+
+    @property
+    def legacy_key(self) -> str:
+        """The key version 1.0 recorded this target under."""
+        return f"{RECORD_PREFIX}{_part(*self._where(), 0)}"
+
+    def named_by(self, key: str) -> bool:
+        """Whether the record tag `key` (of either version) is about this target."""
+        pause_id, part = split_key(key)
+        if pause_id is None:
+            return key == self.legacy_key
+        return part == _part(*self._where(), _ID_LENGTH)
 
     def __str__(self) -> str:
         return f"{self.resource_id} {self.dimension.rsplit(':', 1)[-1]}"
+
+
+def split_key(key: str) -> tuple[str | None, str]:
+    """(pause id, the rest) of a record key; no id for a key written by version 1.0."""
+    return records.split(key[len(RECORD_PREFIX) :])
 
 
 def table_of(resource_id: str) -> str | None:
@@ -132,9 +161,9 @@ def describe(run: Runner, prefix: str, region: str) -> tuple[Target, ...]:
     return parse_targets(run(args), prefix, " ".join(["aws", *args]))
 
 
-def parse_record(doc: JsonDict, command: str) -> dict[str, frozenset[str]]:
-    """The controller's record tags of a table; other tags are ignored, whatever they hold."""
-    tags = doc.get("Tags")
+def record_of(tags: object, command: str) -> dict[str, frozenset[str]]:
+    """The controller's record tags among `tags` ([{Key, Value}]); other tags are ignored,
+    whatever they hold."""
     if not isinstance(tags, list):
         raise UnexpectedOutput(command, "no 'Tags' list in the output")
     record = {}
@@ -153,9 +182,54 @@ def parse_record(doc: JsonDict, command: str) -> dict[str, frozenset[str]]:
     return record
 
 
+def parse_record(doc: JsonDict, command: str) -> dict[str, frozenset[str]]:
+    """The record tags of one table, as `dynamodb list-tags-of-resource` prints them."""
+    return record_of(doc.get("Tags"), command)
+
+
+def parse_records(
+    doc: JsonDict, tables: Collection[str], command: str
+) -> dict[str, dict[str, frozenset[str]]]:
+    """The record tags of each table in `tables` (by ARN), as the Resource Groups Tagging API's
+    get-resources prints them. A table it does not list has no tags at all: no records.
+    Entries of other resources are skipped whatever they hold."""
+    items = doc.get("ResourceTagMappingList")
+    if not isinstance(items, list):
+        raise UnexpectedOutput(command, "no 'ResourceTagMappingList' list in the output")
+    records: dict[str, dict[str, frozenset[str]]] = {arn: {} for arn in tables}
+    for index, item in enumerate(items):
+        arn = item.get("ResourceARN") if isinstance(item, dict) else None
+        if not isinstance(arn, str):
+            raise UnexpectedOutput(
+                command, f"entry {index} has no ResourceARN: {shown_value(item)}"
+            )
+        if arn in records and isinstance(item, dict):
+            records[arn] = record_of(item.get("Tags"), command)
+    return records
+
+
 def read_record(run: Runner, table_arn: str, region: str) -> dict[str, frozenset[str]]:
     args = ["dynamodb", "list-tags-of-resource", "--resource-arn", table_arn, "--region", region]
     return parse_record(run(args), " ".join(["aws", *args]))
+
+
+# The most ARNs one get-resources call takes.
+ARNS_PER_READ = 100
+
+
+def read_records(
+    run: Runner, region: str, tables: Collection[str]
+) -> dict[str, dict[str, frozenset[str]]]:
+    """The records of the tables (by ARN) through the Resource Groups Tagging API: one call per
+    100 tables, instead of one list-tags-of-resource per table."""
+    arns = sorted(tables)
+    records: dict[str, dict[str, frozenset[str]]] = {}
+    for start in range(0, len(arns), ARNS_PER_READ):
+        chunk = arns[start : start + ARNS_PER_READ]
+        args = ["resourcegroupstaggingapi", "get-resources", "--region", region]
+        args += ["--resource-arn-list", *chunk]
+        records.update(parse_records(run(args), chunk, " ".join(["aws", *args[:4]])))
+    return records
 
 
 def write_record(run: Runner, table_arn: str, region: str, record: Record) -> None:

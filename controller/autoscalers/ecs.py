@@ -1,18 +1,35 @@
-"""The autoscaler's ECS service: read its counts and tags, set its desired count, tag it."""
+"""The autoscaler's ECS service: read its counts and records, set its desired count, tag it."""
 
 from __future__ import annotations
 
 import json
-import logging
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 
+from controller import records
 from controller.aws import AwsError, JsonDict, Runner, UnexpectedOutput, shown_value
 
-log = logging.getLogger(__name__)
-
-# The desired count the service had when the controller paused it. It lives on the service
-# itself, so it survives a restart of the controller and shows in the console.
+# The desired count the service had when the controller paused it lives on the service itself,
+# so it survives a restart of the controller and shows in the console. Each pause writes a key
+# of its own (this prefix, a colon and the pause's id): tags are last-writer-wins and a resume
+# removes only the keys it read, so a second controller's pause is never undone by a first
+# controller's late untag (docs/reliability.md). The bare key is what version 1.0 wrote: still
+# read, resumed from and removed, never written.
 PAUSED_COUNT_TAG = "dynamodb-autoscaler-control:paused-desired-count"
+
+
+def record_key(pause_id: str) -> str:
+    return f"{PAUSED_COUNT_TAG}:{pause_id}"
+
+
+def is_record(key: str) -> bool:
+    return key == PAUSED_COUNT_TAG or key.startswith(f"{PAUSED_COUNT_TAG}:")
+
+
+def pause_of(key: str) -> str | None:
+    """The pause id in a record key; None for the bare key of version 1.0 (or a hand-made one)."""
+    rest = key[len(PAUSED_COUNT_TAG) + 1 :]
+    return rest if records.PAUSE_ID.fullmatch(rest) else None
 
 
 @dataclass(frozen=True)
@@ -23,15 +40,26 @@ class Service:
     desired: int
     running: int
     pending: int
-    # The value of PAUSED_COUNT_TAG as found (any text: a person may have edited it), or None.
-    paused_tag: str | None = None
+    # The controller's records on the service, tag key -> value as found (any text: a person
+    # may have edited one). Several at once are normal for a moment: two controllers paused
+    # together, or a pause began while an older record waited to be removed.
+    records: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def paused_tag(self) -> str | None:
+        """The recorded value, for people: one record's value, or all of them when they differ."""
+        values = sorted(set(self.records.values()))
+        return None if not values else values[0] if len(values) == 1 else ",".join(values)
 
     def __str__(self) -> str:
         shown = (
             f"desired={self.desired} running={self.running} pending={self.pending} "
             f"status={self.status}"
         )
-        return shown if self.paused_tag is None else f"{shown} paused-count-tag={self.paused_tag}"
+        if not self.records:
+            return shown
+        more = f" ({len(self.records)} records)" if len(self.records) > 1 else ""
+        return f"{shown} paused-count-tag={self.paused_tag}{more}"
 
 
 class ServiceMissing(AwsError):
@@ -59,7 +87,7 @@ def parse_service(doc: object, command: str = "aws ecs") -> Service:
             desired=_count(doc, "desiredCount"),
             running=_count(doc, "runningCount"),
             pending=_count(doc, "pendingCount"),
-            paused_tag=_tag(doc.get("tags"), PAUSED_COUNT_TAG),
+            records=_records(doc.get("tags")),
         )
     except ValueError as error:
         raise UnexpectedOutput(command, f"the service entry is malformed: {error}") from None
@@ -79,22 +107,23 @@ def _count(doc: JsonDict, key: str) -> int:
     return value
 
 
-def _tag(tags: object, key: str) -> str | None:
+def _records(tags: object) -> dict[str, str]:
     # No "tags" at all is what ECS prints for a service without tags; anything else that is
-    # not a list of {key, value} strings could hide the record, so it is refused.
+    # not a list of {key, value} strings could hide a record, so it is refused.
     if tags is None:
-        return None
+        return {}
     if not isinstance(tags, list):
         raise ValueError(f"tags is {shown_value(tags)}, not a list")
-    found = None
+    found = {}
     for tag in tags:
         if not isinstance(tag, dict) or not isinstance(tag.get("key"), str):
             raise ValueError(f"a tag is {shown_value(tag)}, not a {{key, value}} object")
-        if tag["key"] == key:
+        key = tag["key"]
+        if is_record(key):
             value = tag.get("value")
             if not isinstance(value, str):
                 raise ValueError(f"tag {key} has {shown_value(value)}, not a string")
-            found = value
+            found[key] = value
     return found
 
 
@@ -128,39 +157,12 @@ def set_desired_count(run: Runner, cluster: str, service: str, region: str, coun
     return parse_service(updated, command)
 
 
-def record_paused_count(run: Runner, arn: str, region: str, count: int) -> None:
+def record_paused_count(run: Runner, arn: str, region: str, key: str, count: int) -> None:
     args = ["ecs", "tag-resource", "--resource-arn", arn, "--region", region]
-    args += ["--tags", json.dumps([{"key": PAUSED_COUNT_TAG, "value": str(count)}])]
+    args += ["--tags", json.dumps([{"key": key, "value": str(count)}])]
     run(args, mutating=True)
 
 
-def forget_paused_count(run: Runner, arn: str, region: str) -> None:
+def forget_paused_counts(run: Runner, arn: str, region: str, keys: Iterable[str]) -> None:
     args = ["ecs", "untag-resource", "--resource-arn", arn, "--region", region]
-    args += ["--tag-keys", PAUSED_COUNT_TAG]
-    run(args, mutating=True)
-
-
-def forget_paused_count_if_running(
-    run: Runner, cluster: str, service: str, region: str, arn: str
-) -> bool:
-    """Remove the paused-count record, unless the service is at 0 again when read right before.
-
-    Two controllers can run side by side (a rolling deploy): while one resumes (scale up,
-    then untag), the other may pause again in between, keeping the tag as its record. Removing
-    that tag would lose the count for good. Reading again narrows the window to the time of
-    one untag call; see docs/reliability.md. Returns whether the tag was removed.
-    """
-    try:
-        current = describe(run, cluster, service, region)
-    except UnexpectedOutput as error:
-        # A query, not a change: an unreadable answer means not knowing, so nothing is removed.
-        raise AwsError(error.command, error.code, error.message, retryable=False) from None
-    if current.desired == 0:
-        log.warning(
-            "kept the paused-count tag (%s): the service is paused again (desired 0), "
-            "by another controller or a person, so the tag is that pause's record",
-            current.paused_tag,
-        )
-        return False
-    forget_paused_count(run, arn, region)
-    return True
+    run([*args, "--tag-keys", *keys], mutating=True)

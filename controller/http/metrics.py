@@ -25,11 +25,10 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
 from controller import __version__, sources
 from controller.act import Status
-from controller.autoscalers.dynamodb import ALL
 from controller.aws import Interrupted, JsonDict, Runner
 from controller.config import Config
-from controller.decide import Observed, SetDesiredCount, SetSuspended, Verb
-from controller.report import Done
+from controller.decide import Observed, Verb
+from controller.report import Done, held_paused
 from controller.sources.backup import Backup
 
 NAMESPACE = "dynamodb_autoscaler_control"
@@ -150,10 +149,9 @@ class Metrics:
         for decision, outcome in done:
             if decision.steps:
                 self.changes.labels(decision.verb.value, outcome.status.name.lower()).inc()
-        if seen.backups is not None:
-            # A stuck backup (older than MAX_BACKUP_AGE) no longer holds the pause, but its age
-            # is what this gauge exists to show.
-            self._backups(seen.backups, seen.stuck)
+        # A stuck backup (older than MAX_BACKUP_AGE) no longer holds the pause, but its age is
+        # what the age gauge exists to show.
+        self._backups(seen.backups, seen.stuck, complete=not seen.unknown)
         for target, held in held_paused(self.config, seen, done).items():
             self.paused.labels(target).set(1 if held else 0)
         self.paused.labels(BREAKER_TARGET).set(1 if breaker else 0)
@@ -162,16 +160,22 @@ class Metrics:
         """A tick that ended in an unexpected error, before it could report anything else."""
         self.ticks.labels("failed").inc()
 
-    def _backups(self, backups: Sequence[Backup], stuck: Sequence[Backup]) -> None:
-        counts: dict[str, int] = dict.fromkeys(self._kinds, 0)
+    def _backups(
+        self, backups: Sequence[Backup], stuck: Sequence[Backup], *, complete: bool
+    ) -> None:
+        """Show what was seen. With a source unknown (`complete` False) a kind seen is still
+        counted exactly, its source was read; a kind not seen may be the unknown source's, so
+        it keeps its last value, and so does the oldest age when nothing was seen."""
+        counts: dict[str, int] = dict.fromkeys(self._kinds, 0) if complete else {}
         for backup in backups:
             counts[backup.kind] = counts.get(backup.kind, 0) + 1
         self._kinds.update(counts)
         for kind, count in counts.items():
             self.backups.labels(kind).set(count)
         started = [b.started for b in (*backups, *stuck) if b.started is not None]
-        with self._lock:
-            self._oldest = min(started, default=None)
+        if complete or started:
+            with self._lock:
+                self._oldest = min(started, default=None)
 
     def _oldest_age(self) -> float:
         with self._lock:
@@ -180,27 +184,3 @@ class Metrics:
             return 0.0
         now = datetime.fromtimestamp(self.clock(), tz=timezone.utc)
         return max(0.0, (now - oldest).total_seconds())
-
-
-def held_paused(config: Config, seen: Observed, done: Done) -> dict[str, bool]:
-    """Each target's paused state after the tick's changes; one that could not be read is
-    left out (its gauge keeps the last known value)."""
-    c = config
-    applied = [step for d, outcome in done if outcome.status is Status.DONE for step in d.steps]
-    held: dict[str, bool] = {}
-    if c.ecs_mode and seen.service is not None:
-        desired = seen.service.desired
-        for step in applied:
-            if isinstance(step, SetDesiredCount):
-                desired = step.count
-        held[f"ecs:{c.autoscaler_cluster}/{c.autoscaler_service}"] = desired == 0
-    if c.native_mode and seen.targets is not None:
-        state = {(t.resource_id, t.dimension): (t.table, t.suspended) for t in seen.targets}
-        for step in applied:
-            if isinstance(step, SetSuspended):
-                t = step.target
-                state[(t.resource_id, t.dimension)] = (t.table, step.suspended)
-        for table in {table for table, _ in state.values()}:
-            flags = [suspended for name, suspended in state.values() if name == table]
-            held[f"dynamodb:{table}"] = all(f == ALL for f in flags)
-    return held

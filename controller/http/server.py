@@ -17,7 +17,7 @@ from pathlib import Path
 from socketserver import TCPServer
 from urllib.parse import urlsplit
 
-from controller import PROG, __version__
+from controller import PROG, __version__, sources
 from controller.autoscalers import breaker
 from controller.aws import Runner
 from controller.config import Config
@@ -26,6 +26,7 @@ from controller.http.metrics import CONTENT_TYPE, Metrics
 from controller.report import Done
 from controller.runtime import health
 from controller.runtime.heartbeat import Beat
+from controller.runtime.logs import one_line
 
 log = logging.getLogger(__name__)
 
@@ -60,7 +61,7 @@ class Endpoints:
         # backup may have started since, so the breaker falls back to "wait".
         self.limit = Beat(0.0, config.interval, config.call_timeout).limit
         self._lock = threading.Lock()
-        self._answer = breaker.NO_TICK
+        self._answer = breaker.no_tick([s.name for s in sources.configured(config)])
         self._when: float | None = None
 
     def after_tick(self, seen: Observed, done: Done, ok: bool, seconds: float) -> None:
@@ -111,7 +112,9 @@ class _Handler(BaseHTTPRequestHandler):
         elif path == "/circuit-breaker":
             answer = self.endpoints.circuit_breaker()
             word = "scale" if answer.may_scale else "wait"
-            status, data = (200 if answer.may_scale else 503), f"{word}: {answer.reason}\n".encode()
+            # The reason names backups: one line whatever their names hold.
+            reason = one_line(answer.reason)
+            status, data = (200 if answer.may_scale else 503), f"{word}: {reason}\n".encode()
         else:
             status, data = 404, f"not found; the paths are {', '.join(PATHS)}\n".encode()
         self.send_response(status)

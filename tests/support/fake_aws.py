@@ -9,6 +9,10 @@ It reads a plan (JSON) from the file named by FAKE_AWS_PLAN, keyed by "service o
   {"stdout": "..."}                           print this and exit 0
   {"answer": "..."}                           run the real CLI (so the call takes effect),
                                               then print this instead of its answer
+  {"hold": "PATH"}                            a slow call: create PATH + ".held", then wait
+                                              until PATH exists (at most 300 s) before
+                                              making the real call, as a call retried for a
+                                              while would
 Operations without an entry pass through to the real CLI named by FAKE_AWS_REAL.
 """
 
@@ -16,7 +20,10 @@ import json
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+HOLD_AT_MOST = 300.0
 
 
 def main() -> None:
@@ -38,6 +45,12 @@ def main() -> None:
         if "stdout" in step:
             sys.stdout.write(step["stdout"])
             sys.exit(0)
+    if step and "hold" in step:
+        release = Path(step["hold"])
+        Path(f"{release}.held").touch()
+        deadline = time.monotonic() + HOLD_AT_MOST
+        while not release.exists() and time.monotonic() < deadline:
+            time.sleep(0.02)
     real = os.environ["FAKE_AWS_REAL"]
     if step and "answer" in step:
         done = subprocess.run([real, *args], capture_output=True, check=False)

@@ -7,6 +7,7 @@ start a local AWS and seed it.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import socket
@@ -21,6 +22,9 @@ from typing import Any
 
 import boto3
 
+from controller.autoscalers.dynamodb import RECORD_PREFIX
+from controller.autoscalers.ecs import PAUSED_COUNT_TAG
+
 BIN = Path(sys.executable).parent
 PATCHED_SERVER = Path(__file__).with_name("moto_server.py")
 ACCOUNT = "123456789012"
@@ -30,6 +34,20 @@ SUSPENDED_FLAGS = (
     "DynamicScalingOutSuspended",
     "ScheduledScalingSuspended",
 )
+
+
+# The key every call to the local AWS is made with unless a test says otherwise; moto accepts
+# any. The secret is long enough for the controller to scrub it from its logs.
+TEST_KEY = ("testing", "testing-secret-do-not-log")
+
+
+def session(region: str = REGION, credentials: tuple[str, str] = TEST_KEY) -> boto3.Session:
+    """A boto3 session for seeding and inspecting the local AWS."""
+    return boto3.session.Session(
+        aws_access_key_id=credentials[0],
+        aws_secret_access_key=credentials[1],
+        region_name=region,
+    )
 
 
 def executable(name: str) -> str:
@@ -108,8 +126,8 @@ def isolated_env(endpoint: str, home: Path, **extra: str) -> dict[str, str]:
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
         "HOME": str(home),
         "LANG": "C.UTF-8",
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing-secret-do-not-log",
+        "AWS_ACCESS_KEY_ID": TEST_KEY[0],
+        "AWS_SECRET_ACCESS_KEY": TEST_KEY[1],
         "AWS_CONFIG_FILE": str(home / "config"),
         "AWS_SHARED_CREDENTIALS_FILE": str(home / "credentials"),
         "AWS_ENDPOINT_URL": endpoint,
@@ -145,17 +163,13 @@ class World:
         self,
         endpoint: str,
         region: str = REGION,
-        credentials: tuple[str, str] = ("testing", "testing-secret-do-not-log"),
+        credentials: tuple[str, str] = TEST_KEY,
     ) -> None:
-        session = boto3.session.Session(
-            aws_access_key_id=credentials[0],
-            aws_secret_access_key=credentials[1],
-            region_name=region,
-        )
-        self.emr = session.client("emr", endpoint_url=endpoint)
-        self.ecs = session.client("ecs", endpoint_url=endpoint)
-        self.dynamodb = session.client("dynamodb", endpoint_url=endpoint)
-        self.aas = session.client("application-autoscaling", endpoint_url=endpoint)
+        clients = session(region, credentials)
+        self.emr = clients.client("emr", endpoint_url=endpoint)
+        self.ecs = clients.client("ecs", endpoint_url=endpoint)
+        self.dynamodb = clients.client("dynamodb", endpoint_url=endpoint)
+        self.aas = clients.client("application-autoscaling", endpoint_url=endpoint)
         self.region = region
 
     def create_service(self, cluster: str, service: str, desired: int) -> str:
@@ -183,6 +197,42 @@ class World:
         arn = self.service(cluster, service)["serviceArn"]
         tags = self.ecs.list_tags_for_resource(resourceArn=arn)["tags"]
         return {tag["key"]: tag["value"] for tag in tags}
+
+    def age_records(
+        self, cluster: str = CLUSTER, service: str = SERVICE, table: str | None = None
+    ) -> int:
+        """Make the controller's records (on the service, or on `table`) an hour old, as
+        time would: each keeps its value under the key of a pause an hour earlier. A
+        controller then counts them settled and removes them once it resumes. Only while no
+        pause is under way, as time passing only then makes a record settle. Returns how
+        many records were aged."""
+        hour_ago = f"{int(time.time()) - 3600:08x}"
+
+        def older(key: str, prefix: str) -> str | None:
+            rest = key[len(prefix) :]
+            if not key.startswith(prefix) or not re.fullmatch(r"[0-9a-f]{12}(:.*)?", rest):
+                return None
+            return f"{prefix}{hour_ago}{rest[8:]}"
+
+        aged = 0
+        if table is None:
+            arn = self.service(cluster, service)["serviceArn"]
+            for key, value in self.service_tags(cluster, service).items():
+                new = older(key, f"{PAUSED_COUNT_TAG}:")
+                if new:
+                    self.ecs.tag_resource(resourceArn=arn, tags=[{"key": new, "value": value}])
+                    self.ecs.untag_resource(resourceArn=arn, tagKeys=[key])
+                    aged += 1
+        else:
+            arn = self.dynamodb.describe_table(TableName=table)["Table"]["TableArn"]
+            for key, value in self.table_tags(table).items():
+                new = older(key, RECORD_PREFIX)
+                if new:
+                    tags = [{"Key": new, "Value": value}]
+                    self.dynamodb.tag_resource(ResourceArn=arn, Tags=tags)
+                    self.dynamodb.untag_resource(ResourceArn=arn, TagKeys=[key])
+                    aged += 1
+        return aged
 
     def set_desired(self, cluster: str, service: str, desired: int) -> None:
         self.ecs.update_service(cluster=cluster, service=service, desiredCount=desired)

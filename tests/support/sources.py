@@ -1,5 +1,5 @@
-"""Seed the local AWS with the bulk readers besides EMR clusters: Glue job runs, EMR on EKS
-and EMR Serverless job runs (moto's quirks for each are in ../shared notes and below)."""
+"""Seed the local AWS with the backups besides EMR clusters: Glue job runs, EMR on EKS and EMR
+Serverless job runs (moto's quirks for each are in the docstrings below)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,7 @@ import json
 import urllib.request
 from typing import Any
 
-import boto3
-
-from tests.support.moto import ACCOUNT, REGION
+from tests.support.moto import ACCOUNT, REGION, TEST_KEY, session
 
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/bulk-reader"
 
@@ -19,17 +17,13 @@ class Sources:
         self,
         endpoint: str,
         region: str = REGION,
-        credentials: tuple[str, str] = ("testing", "testing-secret-do-not-log"),
+        credentials: tuple[str, str] = TEST_KEY,
     ) -> None:
-        session = boto3.session.Session(
-            aws_access_key_id=credentials[0],
-            aws_secret_access_key=credentials[1],
-            region_name=region,
-        )
+        clients = session(region, credentials)
         self.endpoint = endpoint
-        self.glue = session.client("glue", endpoint_url=endpoint)
-        self.eks = session.client("emr-containers", endpoint_url=endpoint)
-        self.serverless = session.client("emr-serverless", endpoint_url=endpoint)
+        self.glue = clients.client("glue", endpoint_url=endpoint)
+        self.eks = clients.client("emr-containers", endpoint_url=endpoint)
+        self.serverless = clients.client("emr-serverless", endpoint_url=endpoint)
 
     # --- Glue ---------------------------------------------------------------------------
     def glue_transition(self, transition: dict[str, Any]) -> None:

@@ -6,7 +6,14 @@ from typing import Any
 
 import pytest
 
-from controller.autoscalers.dynamodb import ALL, RECORD_PREFIX, Target, parse_record, parse_targets
+from controller.autoscalers.dynamodb import (
+    ALL,
+    RECORD_PREFIX,
+    Target,
+    parse_record,
+    parse_targets,
+    split_key,
+)
 from controller.autoscalers.ecs import PAUSED_COUNT_TAG, parse_service
 from controller.aws import UnexpectedOutput
 
@@ -82,21 +89,38 @@ def test_record_keys_fit_dynamodb_tag_keys() -> None:
     arn = "arn:aws:dynamodb:us-east-1:123456789012:table/t"
 
     def key(resource: str, dimension: str) -> str:
-        return Target(resource, dimension, frozenset(), arn).record_key
+        return Target(resource, dimension, frozenset(), arn).record_key("0123abcd4567")
 
-    assert key("table/t", "dynamodb:table:ReadCapacityUnits") == f"{RECORD_PREFIX}table:read"
+    assert (
+        key("table/t", "dynamodb:table:ReadCapacityUnits")
+        == f"{RECORD_PREFIX}0123abcd4567:table:read"
+    )
     assert (
         key("table/t/index/by-date", "dynamodb:index:WriteCapacityUnits")
-        == f"{RECORD_PREFIX}index/by-date:write"
+        == f"{RECORD_PREFIX}0123abcd4567:index/by-date:write"
     )
-    long_a, long_b = "a" * 255, "a" * 254 + "b"
-    keys = {
-        key(f"table/t/index/{name}", f"dynamodb:index:{io}CapacityUnits")
-        for name in (long_a, long_b)
+    # Around the lengths where a key no longer fits, with and without a pause id.
+    names = ["a" * 255, "a" * 254 + "b", *("c" * n for n in range(70, 95))]
+    targets = [
+        Target(f"table/t/index/{name}", f"dynamodb:index:{io}CapacityUnits", frozenset(), arn)
+        for name in names
         for io in ("Read", "Write")
-    }
-    assert len(keys) == 4, "distinct targets keep distinct keys"
-    assert all(len(k) <= 128 for k in keys)
+    ]
+    keys = {t.record_key("0123abcd4567") for t in targets}
+    legacy = {t.legacy_key for t in targets}
+    assert len(keys) == len(legacy) == len(targets), "distinct targets keep distinct keys"
+    assert all(len(k) <= 128 for k in keys | legacy)
+    for target in targets:
+        assert target.named_by(target.record_key("0123abcd4567"))
+        assert target.named_by(target.legacy_key)
+        assert not any(target.named_by(other.legacy_key) for other in targets if other != target)
+
+
+def test_a_record_key_names_its_pause_and_target() -> None:
+    assert split_key(f"{RECORD_PREFIX}0123abcd4567:table:read") == ("0123abcd4567", "table:read")
+    assert split_key(f"{RECORD_PREFIX}table:read") == (None, "table:read")
+    # An index named like a pause id is still an index of a version 1.0 key.
+    assert split_key(f"{RECORD_PREFIX}index/0123abcd4567:read") == (None, "index/0123abcd4567:read")
 
 
 def test_record_keeps_only_the_controllers_tags_and_known_flags() -> None:
@@ -126,6 +150,7 @@ def test_service_tag_is_read_from_describe_services() -> None:
     }
 
     assert parse_service(doc).paused_tag == "3"
+    assert parse_service(doc).records == {PAUSED_COUNT_TAG: "3"}
     assert parse_service({**doc, "tags": []}).paused_tag is None
     assert parse_service({k: v for k, v in doc.items() if k != "tags"}).paused_tag is None
     assert str(parse_service(doc)).endswith("status=ACTIVE paused-count-tag=3")

@@ -1,10 +1,8 @@
-"""Safe to adopt, without AWS: a record is data (RESUME_COUNT_MAX, ASCII digits only), a
-record that cannot be written never stops a pause, and log lines that tell the truth."""
+"""The records of a pause, without AWS: a record is data, not an order (RESUME_COUNT_MAX,
+ASCII digits only), and a record that cannot be written never stops a pause."""
 
 from __future__ import annotations
 
-import json
-import subprocess
 import threading
 from typing import Any
 
@@ -12,11 +10,10 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from controller.act import Actor, Outcome, Status
+from controller.act import Actor, Status
 from controller.autoscalers.dynamodb import ALL, Target
-from controller.autoscalers.ecs import Service
+from controller.autoscalers.ecs import PAUSED_COUNT_TAG, Service
 from controller.aws import AwsError
-from controller.cli import EXIT_CONFIG
 from controller.config import ConfigError, load
 from controller.decide import (
     Decision,
@@ -31,17 +28,27 @@ from controller.decide import (
     decide,
     recorded_count,
 )
-from controller.report import fields, line
 from controller.sources.backup import Backup
-from tests.support.moto import executable
 from tests.test_config import env
 
 ARN = "arn:aws:ecs:us-east-1:123456789012:service/c/svc"
 BACKUP = (Backup(kind="EMR cluster", id="j-1", name="dynamodb-backup-1", state="RUNNING"),)
 
 
+FORGET = ForgetPausedCount(ARN, (PAUSED_COUNT_TAG,))
+
+
 def paused(tag: str | None) -> Service:
-    return Service(ARN, "svc", "ACTIVE", 0, 0, 0, paused_tag=tag)
+    """Paused, with a record under the key a person (or version 1.0) writes by hand."""
+    return Service(
+        ARN, "svc", "ACTIVE", 0, 0, 0, records={} if tag is None else {PAUSED_COUNT_TAG: tag}
+    )
+
+
+def settled(service: Service, backups: tuple[Backup, ...] = ()) -> Observed:
+    """The service's records seen long enough to be removed."""
+    keys = frozenset((service.arn, key) for key in service.records)
+    return Observed(backups, service=service, settled=keys, pause_id="0000beef0000")
 
 
 # --- a record is data, not an order ---------------------------------------------------------
@@ -88,11 +95,11 @@ def test_every_count_the_controller_writes_is_read_back(count: int) -> None:
 
 @pytest.mark.parametrize("tag", ["999999", "\u0661\u0662", "\u00b2", "11"])
 def test_an_untrusted_record_resumes_to_resume_count_with_an_alarm(tag: str) -> None:
-    plan = decide(Observed((), service=paused(tag)), Policy(resume_count=2))
+    plan = decide(settled(paused(tag)), Policy(resume_count=2))
 
     (decision,) = plan.decisions
     assert decision.verb is Verb.RESUME
-    assert decision.steps == (SetDesiredCount(2), ForgetPausedCount(ARN))
+    assert decision.steps == (SetDesiredCount(2), FORGET)
     assert repr(tag) in decision.alarm
     assert "RESUME_COUNT_MAX=10" in decision.alarm and "RESUME_COUNT=2" in decision.alarm
 
@@ -100,9 +107,9 @@ def test_an_untrusted_record_resumes_to_resume_count_with_an_alarm(tag: str) -> 
 def test_resume_count_max_is_the_bound_for_a_record() -> None:
     policy = Policy(resume_count=2, resume_count_max=500)
 
-    (decision,) = decide(Observed((), service=paused("400")), policy).decisions
+    (decision,) = decide(settled(paused("400")), policy).decisions
 
-    assert decision.steps == (SetDesiredCount(400), ForgetPausedCount(ARN))
+    assert decision.steps == (SetDesiredCount(400), FORGET)
     assert decision.alarm == ""
 
 
@@ -128,6 +135,20 @@ def test_bad_resume_count_max_is_a_configuration_error(
         load([], env(**changes))
 
     assert any(problem in p for p in raised.value.problems), raised.value.problems
+
+
+def test_pausing_a_count_above_resume_count_max_says_so_at_once() -> None:
+    busy = Service(ARN, "svc", "ACTIVE", 12, 12, 0)
+
+    (decision,) = decide(settled(busy, BACKUP), Policy(resume_count=2)).decisions
+
+    assert decision.verb is Verb.PAUSE
+    key = f"{PAUSED_COUNT_TAG}:0000beef0000"
+    assert decision.steps == (RecordPausedCount(ARN, key, 12), SetDesiredCount(0))
+    assert "desired count 12 is above RESUME_COUNT_MAX=10" in decision.alarm
+    assert "RESUME_COUNT=2" in decision.alarm
+    (within,) = decide(Observed(BACKUP, service=busy), Policy(resume_count_max=12)).decisions
+    assert within.alarm == ""
 
 
 # --- the pause never waits on the record ----------------------------------------------------
@@ -166,7 +187,7 @@ SERVICE_DOC = {
 
 
 def actor(runner: Recorder) -> Actor:
-    return Actor(load([], env(RESUME_COUNT="2")), runner, threading.Event(), {})
+    return Actor(load([], env(RESUME_COUNT="2")), runner, threading.Event())
 
 
 @pytest.mark.parametrize(
@@ -189,7 +210,10 @@ def test_a_service_pause_goes_ahead_when_its_record_cannot_be_written(
 ) -> None:
     runner = Recorder("ecs tag-resource", code, message)
     pause = Decision(
-        Verb.PAUSE, "backup", "desired 3 -> 0", (RecordPausedCount(ARN, 3), SetDesiredCount(0))
+        Verb.PAUSE,
+        "backup",
+        "desired 3 -> 0",
+        (RecordPausedCount(ARN, f"{PAUSED_COUNT_TAG}:0000beef0000", 3), SetDesiredCount(0)),
     )
 
     outcome = actor(runner).carry_out(pause)
@@ -211,7 +235,10 @@ def test_a_table_is_suspended_when_its_record_cannot_be_written(
         Verb.PAUSE,
         "backup",
         "table orders, 1 of 1",
-        (RecordSuspended("arn:t", {target.record_key: ALL}), SetSuspended(target, ALL)),
+        (
+            RecordSuspended("arn:t", {target.record_key("0000beef0000"): ALL}),
+            SetSuspended(target, ALL),
+        ),
     )
 
     outcome = actor(runner).carry_out(pause)
@@ -229,67 +256,9 @@ def test_a_table_is_suspended_when_its_record_cannot_be_written(
 
 def test_any_other_failed_step_still_stops_the_steps() -> None:
     runner = Recorder("ecs update-service", "AccessDeniedException", "denied")
-    resume = Decision(Verb.RESUME, "", "", (SetDesiredCount(3), ForgetPausedCount(ARN)))
+    resume = Decision(Verb.RESUME, "", "", (SetDesiredCount(3), FORGET))
 
     outcome = actor(runner).carry_out(resume)
 
     assert outcome.failed
     assert runner.calls == ["ecs update-service"]
-
-
-# --- logs that tell the truth --------------------------------------------------------------
-
-
-def test_a_tick_that_did_not_see_the_service_says_ok_false() -> None:
-    config = load([], env())
-    seen = Observed(backups=())
-
-    assert line(config, seen, [], ok=False).endswith(" | ok=false")
-    assert "ok=false" not in line(config, seen, [], ok=True)
-
-
-def test_the_json_action_names_every_change() -> None:
-    config = load([], env(DYNAMODB_TABLE_PREFIX="orders-"))
-    done = [
-        (Decision(Verb.RESUME, "r", "desired 0 -> 1", (SetDesiredCount(1),)), Status.DONE),
-        (Decision(Verb.TIDY, "t", "remove", (ForgetPausedCount(ARN),)), Status.DONE),
-        (Decision(Verb.HOLD, "h"), Status.DONE),
-    ]
-    tick = fields(config, Observed(()), [(d, Outcome(s)) for d, s in done], ok=True)
-
-    assert tick["action"] == "resume, tidy"
-
-
-def test_a_bad_configuration_under_log_format_json_is_one_json_object() -> None:
-    result = subprocess.run(
-        [executable("dynamodb-autoscaler-control"), "--once"],
-        env={**env(EMR_REGION="mars-1", RESUME_COUNT="11"), "LOG_FORMAT": "JSON"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-
-    assert result.returncode == EXIT_CONFIG
-    (only,) = result.stderr.splitlines()
-    logged = json.loads(only)
-    assert logged["level"] == "ERROR"
-    assert logged["time"].endswith("Z")
-    assert logged["message"].startswith("bad configuration: ")
-    assert logged["problems"] == [
-        "EMR_REGION is not an AWS region name (like us-east-1): 'mars-1'",
-        "RESUME_COUNT (11) is above RESUME_COUNT_MAX (10)",
-    ]
-
-
-def test_pausing_a_count_above_resume_count_max_says_so_at_once() -> None:
-    busy = Service(ARN, "svc", "ACTIVE", 12, 12, 0)
-
-    (decision,) = decide(Observed(BACKUP, service=busy), Policy(resume_count=2)).decisions
-
-    assert decision.verb is Verb.PAUSE
-    assert decision.steps == (RecordPausedCount(ARN, 12), SetDesiredCount(0))
-    assert "desired count 12 is above RESUME_COUNT_MAX=10" in decision.alarm
-    assert "RESUME_COUNT=2" in decision.alarm
-    (within,) = decide(Observed(BACKUP, service=busy), Policy(resume_count_max=12)).decisions
-    assert within.alarm == ""

@@ -1,5 +1,5 @@
-"""--help, the README's settings table and config.py name the same settings: one added to
-one of them and not the others fails here."""
+"""--help, the README's settings table, docs/configuration.md and config.py name the same
+settings: one added to one of them and not the others fails here."""
 
 from __future__ import annotations
 
@@ -37,3 +37,12 @@ def test_help_lists_every_setting_config_reads() -> None:
 
 def test_the_readme_table_names_exactly_the_settings() -> None:
     assert documented_settings() - CLI_OWN == set(settings.NAMES)
+
+
+def test_the_configuration_page_says_what_each_setting_accepts() -> None:
+    page = (ROOT / "docs" / "configuration.md").read_text()
+    table = page.split("\n## Odd values", 1)[1].split("\n## ", 1)[0]
+    rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
+    named = {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row)}
+
+    assert named == set(settings.NAMES)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import threading
-from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -13,74 +12,7 @@ import pytest
 from controller.aws import AwsError, Interrupted
 from controller.config import Config
 from controller.loop import Controller, run
-
-CONFIG = Config(
-    emr_prefix="backup-",
-    emr_region="us-east-1",
-    autoscaler_cluster="c1",
-    autoscaler_region="eu-west-1",
-    autoscaler_service="svc",
-    interval=0.01,
-)
-
-
-PAUSED_TAG = "dynamodb-autoscaler-control:paused-desired-count"
-
-
-def service_doc(desired: int, tags: dict[str, str] | None = None) -> dict[str, Any]:
-    return {
-        "tags": [{"key": k, "value": v} for k, v in (tags or {}).items()],
-        "serviceArn": "arn:aws:ecs:eu-west-1:123456789012:service/c1/svc",
-        "serviceName": "svc",
-        "status": "ACTIVE",
-        "desiredCount": desired,
-        "runningCount": desired,
-        "pendingCount": 0,
-    }
-
-
-class FakeAws:
-    """Answers like the CLI would, from a few facts; records every call."""
-
-    def __init__(self, clusters: Sequence[str] | Exception = (), desired: int = 1) -> None:
-        self.clusters = clusters
-        self.desired = desired
-        self.tags: dict[str, str] = {}
-        self.calls: list[tuple[list[str], bool]] = []
-        self.update_error: Exception | None = None
-
-    def __call__(self, args: Sequence[str], *, mutating: bool = False) -> dict[str, Any]:
-        self.calls.append((list(args), mutating))
-        if args[:2] == ["emr", "list-clusters"]:
-            if isinstance(self.clusters, Exception):
-                raise self.clusters
-            return {
-                "Clusters": [
-                    {"Id": f"j-{i}", "Name": name, "Status": {"State": "RUNNING"}}
-                    for i, name in enumerate(self.clusters)
-                ]
-            }
-        if args[:2] == ["ecs", "describe-services"]:
-            return {"services": [service_doc(self.desired, self.tags)], "failures": []}
-        if args[:2] == ["ecs", "update-service"]:
-            if self.update_error:
-                raise self.update_error
-            self.desired = int(args[args.index("--desired-count") + 1])
-            return {"service": service_doc(self.desired, self.tags)}
-        if args[:2] == ["ecs", "tag-resource"]:
-            for tag in json.loads(args[args.index("--tags") + 1]):
-                self.tags[tag["key"]] = tag["value"]
-            return {}
-        if args[:2] == ["ecs", "untag-resource"]:
-            self.tags.pop(args[args.index("--tag-keys") + 1], None)
-            return {}
-        raise AssertionError(f"unexpected call {args}")
-
-    def updates(self) -> list[tuple[list[str], bool]]:
-        """Every call that changes something."""
-        return [
-            call for call in self.calls if call[0][1] != "describe-services" and call[0][0] == "ecs"
-        ]
+from tests.support.fake_runner import CONFIG, PAUSED_TAG, FakeAws
 
 
 @pytest.fixture
@@ -114,9 +46,11 @@ def test_pause_records_the_count_then_scales_to_zero(pool: Any) -> None:
 
     tag, update = aws.updates()
     arn = "arn:aws:ecs:eu-west-1:123456789012:service/c1/svc"
+    (key,) = aws.tags
+    assert key.startswith(f"{PAUSED_TAG}:"), "a key of this pause's own"
     assert tag == (
         ["ecs", "tag-resource", "--resource-arn", arn, "--region", "eu-west-1",
-         "--tags", json.dumps([{"key": PAUSED_TAG, "value": "2"}])],
+         "--tags", json.dumps([{"key": key, "value": "2"}])],
         True,
     )  # fmt: skip
     assert update == (
@@ -130,13 +64,18 @@ def test_pause_records_the_count_then_scales_to_zero(pool: Any) -> None:
 def test_pause_then_resume_restores_the_recorded_count(pool: Any) -> None:
     aws = FakeAws(clusters=["backup-1"], desired=3)
     assert Controller(CONFIG, aws, pool).tick()
-    assert aws.tags == {PAUSED_TAG: "3"}
+    assert list(aws.tags.values()) == ["3"]
 
     aws.clusters = []
     # A new Controller: the record lives on the service, not in the process.
-    assert Controller(CONFIG, aws, pool).tick()
+    now = [100.0]
+    controller = Controller(CONFIG, aws, pool, clock=lambda: now[0])
+    assert controller.tick()
 
     assert aws.desired == 3
+    assert list(aws.tags.values()) == ["3"], "a record it has just seen waits to settle"
+    now[0] += CONFIG.record_settle
+    assert controller.tick()
     assert aws.tags == {}
 
 
@@ -176,7 +115,7 @@ def test_failed_update_fails_the_tick(pool: Any, caplog: pytest.LogCaptureFixtur
     assert not Controller(CONFIG, aws, pool).tick()
 
     assert "pause: desired 1 -> 0 FAILED" in caplog.text
-    assert aws.tags == {PAUSED_TAG: "1"}, "the record stays, so a later resume can restore"
+    assert list(aws.tags.values()) == ["1"], "the record stays, so a later resume can restore"
 
 
 @pytest.mark.parametrize(("clusters", "status"), [([], 0), (AwsError("a", "X", "y", False), 1)])

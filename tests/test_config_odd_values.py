@@ -10,6 +10,7 @@ import logging
 import os
 import shutil
 import signal
+import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,10 +18,11 @@ from unittest import mock
 
 import pytest
 
-from controller.cli import main
+from controller.cli import EXIT_CONFIG, main
 from controller.config import load
 from tests.conftest import Stack
-from tests.support.moto import PREFIX, REGION
+from tests.support.moto import PREFIX, REGION, executable
+from tests.test_config import env as config_env
 
 VALID = {
     "EMR_PREFIX": "dynamodb-backup-",
@@ -277,6 +279,28 @@ def test_accepted_and_used_exactly_as_given(
     config = load(argv, env)
 
     assert getattr(config, used.field) == expected
+
+
+def test_a_bad_configuration_under_log_format_json_is_one_json_object() -> None:
+    result = subprocess.run(
+        [executable("dynamodb-autoscaler-control"), "--once"],
+        env={**config_env(EMR_REGION="mars-1", RESUME_COUNT="11"), "LOG_FORMAT": "JSON"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+    assert result.returncode == EXIT_CONFIG
+    (only,) = result.stderr.splitlines()
+    logged = json.loads(only)
+    assert logged["level"] == "ERROR"
+    assert logged["time"].endswith("Z")
+    assert logged["message"].startswith("bad configuration: ")
+    assert logged["problems"] == [
+        "EMR_REGION is not an AWS region name (like us-east-1): 'mars-1'",
+        "RESUME_COUNT (11) is above RESUME_COUNT_MAX (10)",
+    ]
 
 
 # --- accepted literally, end to end ---------------------------------------------------------

@@ -1,15 +1,13 @@
-"""Safe to adopt, against moto through the real CLI: a pause that cannot write its record
-still pauses, a record is data, and a tick that could not see the service says so."""
+"""The records of a pause, against moto through the real CLI: a pause that cannot write its
+record still pauses, and a record is data, not an order."""
 
 from __future__ import annotations
-
-import json
 
 import pytest
 
 from controller.autoscalers.ecs import PAUSED_COUNT_TAG
 from tests.conftest import Stack
-from tests.support.moto import CLUSTER, PREFIX, SERVICE
+from tests.support.moto import PREFIX
 
 
 def tag_refused(code: str, message: str) -> dict[str, object]:
@@ -88,7 +86,9 @@ def test_a_recorded_count_that_is_not_trusted_resumes_to_resume_count(
 
     assert result.returncode == 0, result.stderr
     assert stack.desired() == 2
-    assert stack.tags() == {}
+    # A hand-written record has no time in its key: it is removed once a controller has seen
+    # it for the settle time (a loop), or by --release.
+    assert stack.tags() == {PAUSED_COUNT_TAG: tag}
     error = next(line for line in result.stderr.splitlines() if "not trusted" in line)
     assert " ERROR " in error and shown in error and "RESUME_COUNT_MAX=10" in error
 
@@ -102,26 +102,3 @@ def test_a_recorded_count_within_resume_count_max_is_restored(stack: Stack) -> N
     assert result.returncode == 0, result.stderr
     assert stack.desired() == 40
     assert " ERROR " not in result.stderr
-
-
-def test_a_tick_that_cannot_see_the_service_is_an_error_saying_ok_false(stack: Stack) -> None:
-    stack.world.ecs.create_cluster(clusterName=CLUSTER)  # but no service in it
-
-    result = stack.run("--once")
-    as_json = stack.run("--once", LOG_FORMAT="json")
-
-    assert result.returncode == as_json.returncode == 1
-    tick = next(line for line in result.stderr.splitlines() if "| action:" in line)
-    assert " ERROR " in tick and tick.endswith(" | ok=false")
-    assert f"service {CLUSTER}/{SERVICE}: unknown" in tick
-    ticks = [json.loads(line) for line in as_json.stderr.splitlines()]
-    (logged,) = [t for t in ticks if "action" in t]
-    assert (logged["level"], logged["ok"]) == ("ERROR", False)
-
-
-def test_an_unparsable_configuration_with_log_format_json_is_one_json_line(stack: Stack) -> None:
-    result = stack.run("--once", LOG_FORMAT="json", RESUME_COUNT="12")
-
-    assert result.returncode == 2
-    (logged,) = [json.loads(line) for line in result.stderr.splitlines()]
-    assert logged["problems"] == ["RESUME_COUNT (12) is above RESUME_COUNT_MAX (10)"]

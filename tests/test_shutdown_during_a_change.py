@@ -51,7 +51,8 @@ class Aws:
             (tag,) = json.loads(args[args.index("--tags") + 1])
             self.tags[tag["key"]] = tag["value"]
         elif operation == "untag-resource":
-            self.tags.clear()
+            for key in args[args.index("--tag-keys") + 1 :]:
+                self.tags.pop(key, None)
         return {"service": self.service()}
 
     def service(self) -> dict[str, Any]:
@@ -84,15 +85,22 @@ def test_shutdown_during_the_record_step_of_a_pause(
 
     assert status == 0
     assert aws.mutations == [("tag-resource", True)], "no step starts after the signal"
-    assert (aws.desired, aws.tags) == (3, {PAUSED_COUNT_TAG: "3"})
+    assert (aws.desired, list(aws.tags.values())) == (3, ["3"])
     assert "pause: desired 3 -> 0 stopped by shutdown after 1 of 2 steps" in caplog.text
 
-    # The next start finishes the pause from the record, then resumes to the recorded count.
+    # The next start pauses again (under a record of its own), then resumes to the recorded
+    # count, and removes both records once they have settled.
     stop.clear()
-    restarted = Controller(CONFIG, aws, pool, stop)
+    aws.signal_on = ""
+    now = [0.0]
+    restarted = Controller(CONFIG, aws, pool, stop, clock=lambda: now[0])
     assert restarted.tick()
-    assert (aws.desired, aws.tags) == (0, {PAUSED_COUNT_TAG: "3"})
+    assert (aws.desired, list(aws.tags.values())) == (0, ["3", "3"])
     aws.backup = False
+    now[0] += CONFIG.record_settle
+    assert restarted.tick()
+    assert (aws.desired, list(aws.tags.values())) == (3, ["3"]), "its own record, seen just now"
+    now[0] += CONFIG.record_settle
     assert restarted.tick()
     assert (aws.desired, aws.tags) == (3, {})
 
@@ -111,5 +119,10 @@ def test_shutdown_during_the_scale_up_of_a_resume(
     assert (aws.desired, aws.tags) == (2, {PAUSED_COUNT_TAG: "2"})
 
     stop.clear()
-    assert Controller(CONFIG, aws, pool, stop).tick()
+    now = [0.0]
+    restarted = Controller(CONFIG, aws, pool, stop, clock=lambda: now[0])
+    assert restarted.tick()
+    assert (aws.desired, aws.tags) == (2, {PAUSED_COUNT_TAG: "2"}), "seen for the first time"
+    now[0] += CONFIG.record_settle
+    assert restarted.tick()
     assert (aws.desired, aws.tags) == (2, {})

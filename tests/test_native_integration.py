@@ -201,7 +201,5 @@ def test_more_scalable_targets_than_one_page_are_all_seen(stack: Stack) -> None:
 
     assert steady.returncode == 0, steady.stderr
     assert "tables orders-*: 102 scalable targets, 0 suspended" in steady.stderr
-    assert sorted(stack.operations()) == [
-        "application-autoscaling describe-scalable-targets",
-        "emr list-clusters",
-    ]
+    # One CLI call, which followed the pages itself.
+    assert stack.operations().count("application-autoscaling describe-scalable-targets") == 1

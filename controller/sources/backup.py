@@ -72,6 +72,9 @@ class Source:
     kind: str  # one backup of it, for people: "Glue job run" (Backup.kind)
     name: str  # the source, for people: "Glue" ("Glue query failed", "Glue state unknown")
     help: str  # its line in --help: what counts
+    # Its IAM policy file in deploy/, which the CloudFormation template attaches when its
+    # setting is set (scripts/cfn_template.py).
+    policy: str
     find: Find
     # True when it makes one call per item it lists (job, virtual cluster, application):
     # the loop keeps threads for those calls, and MAX_FAN_OUT bounds them.

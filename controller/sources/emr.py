@@ -59,6 +59,7 @@ SOURCE = Source(
     kind=KIND,
     name="EMR",
     help="an active EMR cluster whose name starts with this",
+    policy="iam-policy-emr.json",
     find=find,
     settings=(("EMR_STATES", "all four active", "EMR states that count, comma-separated"),),
     narrowed=_narrowed,

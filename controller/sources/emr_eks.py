@@ -53,6 +53,7 @@ SOURCE = backup.Source(
     kind=KIND,
     name="EMR on EKS",
     help="a running EMR on EKS job run named so",
+    policy="iam-policy-emr-eks.json",
     find=find,
     fans_out=True,
 )

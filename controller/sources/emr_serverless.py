@@ -53,6 +53,7 @@ SOURCE = backup.Source(
     kind=KIND,
     name="EMR Serverless",
     help="a running EMR Serverless job run named so",
+    policy="iam-policy-emr-serverless.json",
     find=find,
     fans_out=True,
 )

@@ -81,6 +81,7 @@ SOURCE = Source(
     kind=KIND,
     name="Glue",
     help="a running Glue job run of a job named so",
+    policy="iam-policy-glue.json",
     find=find,
     fans_out=True,
 )

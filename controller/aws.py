@@ -20,14 +20,17 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 import sh
 
-from controller.config import RETRY_JITTER, RETRY_WAIT_MAX
-
 if TYPE_CHECKING:
     import tenacity
 
 log = logging.getLogger(__name__)
 
 JsonDict = dict[str, Any]
+# The longest wait between two attempts of a call: tenacity's exponential wait is capped at
+# 10 s, plus up to 1 s of jitter. Here, not in config, because config imports the sources,
+# which import the runner; config reads them from here for its bounds on a call.
+RETRY_WAIT_MAX = 10.0
+RETRY_JITTER = 1.0
 T = TypeVar("T")
 
 
@@ -242,7 +245,12 @@ class AwsCli:
         attempts: int,
         stop: threading.Event,
         endpoint_url: str | None = None,
+        concurrent: int | None = None,
     ) -> None:
+        # At most `concurrent` CLI processes at a time (MAX_CONCURRENT_CALLS; None: no
+        # bound). The callers' threads may be many more: one waiting here holds no process,
+        # and a retry's wait holds no place (the bound is taken per attempt).
+        self._slots = threading.BoundedSemaphore(concurrent) if concurrent else None
         # v2 opens a pager for long output unless told not to; with no terminal that hangs.
         self._env = {**env, "AWS_PAGER": ""}
         self._command = sh.Command(executable)
@@ -288,6 +296,12 @@ class AwsCli:
                     _kill_group(pid)
 
     def _run_once(self, argv: list[str], shown: str, mutating: bool) -> str:
+        if self._slots is None:
+            return self._spawn_and_wait(argv, shown, mutating)
+        with self._slots:
+            return self._spawn_and_wait(argv, shown, mutating)
+
+    def _spawn_and_wait(self, argv: list[str], shown: str, mutating: bool) -> str:
         # Spawning under the lock closes the race with interrupt(): a query either starts
         # before the kill (and is killed) or sees the stop flag and never starts.
         with self._lock:

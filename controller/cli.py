@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from controller import __version__, release, report
+from controller import PROG, __version__, release, report
 from controller.aws import AwsCli, CliNotRunnable
-from controller.config import PROG, ConfigError, UsageError, build_parser, load
+from controller.config import Config, ConfigError, UsageError, build_parser, load
 from controller.loop import Controller, run, workers
-from controller.runtime import logs, reap, shutdown
+from controller.runtime import host, logs, reap, shutdown
 from controller.runtime.heartbeat import Heartbeat
 
 log = logging.getLogger("controller")
@@ -56,6 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except server.BindError as error:
             return bad_configuration([str(error)], json_line=config.log_format == "json")
     stop = threading.Event()
+    calls, why = concurrency(config)
     aws = AwsCli(
         config.aws_cli,
         env=env,
@@ -63,6 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         attempts=config.call_attempts,
         stop=stop,
         endpoint_url=config.endpoint_url,
+        concurrent=calls,
     )
     if os.getpid() == 1:
         # In a container we are PID 1 and inherit every orphan in it (docs/operations-pid1.md).
@@ -95,7 +97,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         paused.append(f"an autoscaler that polls /circuit-breaker on port {config.http_port}")
     log.log(
         logs.NOTICE,
-        "%s %s: pausing %s while %s is active in %s; %s%s%s",
+        "%s %s: pausing %s while %s is active in %s; %s%s%s; up to %d AWS CLI calls at once (%s)",
         PROG,
         __version__,
         " and ".join(paused),
@@ -104,6 +106,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "one tick" if config.once else f"every {config.interval:g}s",
         f", resuming after {config.resume_delay:g}s without one" if config.resume_delay else "",
         ", dry run" if config.dry_run else "",
+        calls,
+        why,
     )
     heartbeat = Heartbeat(Path(config.heartbeat_file), config.interval, config.call_timeout)
     heartbeat.reset()
@@ -117,7 +121,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with (
             served or contextlib.nullcontext(),
-            ThreadPoolExecutor(max_workers=workers(config), thread_name_prefix="query") as pool,
+            ThreadPoolExecutor(
+                max_workers=workers(config, calls), thread_name_prefix="query"
+            ) as pool,
         ):
             controller = Controller(config, served.counting(aws) if served else aws, pool, stop)
             controller.on_tick = served.after_tick if served else None
@@ -133,6 +139,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Only running it shows that an executable file is not a program (a bad #! line,
         # a truncated download); waiting will not fix that, so it ends like a bad setting.
         return bad_configuration([f"AWS_CLI: {error}"], json_line=config.log_format == "json")
+
+
+def concurrency(config: Config) -> tuple[int, str]:
+    """How many CLI calls run at once, and why that many (for the start-up line)."""
+    if config.max_concurrent_calls is not None:
+        return config.max_concurrent_calls, "MAX_CONCURRENT_CALLS"
+    limits = host.read()
+    return host.concurrent_calls(limits), f"MAX_CONCURRENT_CALLS unset: for {limits}"
 
 
 def bad_configuration(problems: Sequence[str], json_line: bool = False) -> int:

@@ -16,12 +16,13 @@ import shutil
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import NoReturn
+from typing import Any, NoReturn
 from urllib.parse import urlparse
 
-from controller import __version__, settings
-
-PROG = "dynamodb-autoscaler-control"
+from controller import PROG, __version__, settings, sources
+from controller.aws import RETRY_JITTER, RETRY_WAIT_MAX
+from controller.runtime.heartbeat import DEFAULT_HEARTBEAT_FILE
+from controller.sources.emr import EMR_ACTIVE_STATES
 
 # Every AWS region name has this shape (us-east-1, us-gov-west-1, ap-southeast-2, ...).
 # Checking it here turns a typo into a clear start-up error instead of an endpoint error.
@@ -38,9 +39,6 @@ _INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
 # reads file:// and fileb:// as files and (v1) fetches http(s):// URLs.
 _CLI_PREFIXES = ("-", "file://", "fileb://", "http://", "https://")
 MAX_INTERVAL = 24 * 3600.0
-# EMR's limit for a cluster name: a longer prefix could never match, so the autoscaler
-# would be resumed during every backup.
-MAX_PREFIX = 256
 # IAM's limit for an ARN, well above any ECS cluster or service name or ARN.
 MAX_NAME = 2048
 MAX_TABLE_NAME = 255  # DynamoDB's limit: a longer prefix could never match a table
@@ -52,24 +50,20 @@ LOG_LEVELS = ("INFO", "DEBUG", "NOTICE")
 # CloudWatch's limits: a namespace (PutMetricData) and a dimension value (Dimension).
 MAX_NAMESPACE = 255
 MAX_DIMENSION = 1024
-DEFAULT_HEARTBEAT_FILE = "/tmp/dynamodb-autoscaler-control.heartbeat"  # noqa: S108
 # Every interface, so that a container's published port reaches it.
 DEFAULT_HTTP_ADDRESS = "0.0.0.0"  # noqa: S104
-# The states `aws emr list-clusters --active` means, in the order AWS lists them.
-EMR_ACTIVE_STATES = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING")
-# Each trigger of a pause, with the longest name its service allows: a longer prefix could
-# never match. At least one must be set.
-TRIGGERS = (
-    ("EMR_PREFIX", MAX_PREFIX),
-    ("GLUE_JOB_PREFIX", 255),
-    ("EMR_EKS_JOB_PREFIX", 64),
-    ("EMR_SERVERLESS_JOB_PREFIX", 256),
-)
+# Each trigger of a pause (one per kind of backup), with the longest name its service allows:
+# a longer prefix could never match. At least one must be set.
+TRIGGERS = tuple((source.setting, source.longest) for source in sources.ALL)
 MAX_BACKUP_AGE = 7 * 24 * 3600.0  # a week: 0 is the way to say "no bound"
-# The longest wait between two attempts of a call: tenacity's exponential wait is capped at
-# 10 s, plus up to 1 s of jitter (controller/aws.py).
-RETRY_WAIT_MAX = 10.0
-RETRY_JITTER = 1.0
+# The most items (Glue jobs, virtual clusters, applications) a source queries one by one in a
+# tick: one job per table for 200 tables, measured in docs/performance.md. Above it the
+# source's answer is unknown: a prefix that matches far more than meant should not make every
+# tick hundreds of CLI calls without a person choosing so.
+DEFAULT_MAX_FAN_OUT = 200
+MAX_MAX_FAN_OUT = 10000
+# 256 CLI processes are 15 GiB; more is surely a typo.
+MAX_CONCURRENT_CALLS = 256
 
 
 @dataclass(frozen=True)
@@ -88,6 +82,9 @@ class Config:
     endpoint_url: str | None = None
     call_timeout: float = 30.0
     call_attempts: int = 4
+    # At most this many CLI processes at a time; None: from the CPUs and memory the
+    # controller may use (controller/runtime/host.py), decided at start.
+    max_concurrent_calls: int | None = None
     heartbeat_file: str = DEFAULT_HEARTBEAT_FILE
     # Empty: DynamoDB's own auto scaling is left alone.
     dynamodb_table_prefix: str = ""
@@ -102,6 +99,7 @@ class Config:
     # --release: undo every recorded pause and exit, instead of running the loop.
     release: bool = False
     # Triggers besides EMR_PREFIX (which is empty when not set); empty means not looked for.
+    # One field per kind of backup, named after its setting (controller/sources/backup.py).
     glue_job_prefix: str = ""
     emr_eks_job_prefix: str = ""
     emr_serverless_job_prefix: str = ""
@@ -111,6 +109,7 @@ class Config:
     log_level: str = "INFO"
     # Empty: no CloudWatch embedded metrics in the tick's JSON line.
     cloudwatch_namespace: str = ""
+    max_fan_out: int = DEFAULT_MAX_FAN_OUT
 
     @property
     def ecs_mode(self) -> bool:
@@ -451,7 +450,6 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     if not any(name in env for name, _ in TRIGGERS):
         names = ", ".join(name for name, _ in TRIGGERS)
         read.problems.append(f"no trigger of a pause is set: set at least one of {names}")
-    emr_prefix = prefixes["EMR_PREFIX"]
     emr_region = read.region("EMR_REGION")
     table_prefix = (
         read.literal("DYNAMODB_TABLE_PREFIX", MAX_TABLE_NAME, cli_argument=False)
@@ -475,8 +473,11 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         dynamodb_region = read.region("DYNAMODB_REGION") if in_env else emr_region
     elif "DYNAMODB_REGION" in env:
         read.problems.append("DYNAMODB_REGION is set but DYNAMODB_TABLE_PREFIX is not")
+    # Each kind's prefix in its field. Typed as Any: mypy cannot tell that each such field is
+    # a str (a test checks that every kind has one).
+    by_field: dict[str, Any] = {source.field: prefixes[source.setting] for source in sources.ALL}
     config = Config(
-        emr_prefix=emr_prefix,
+        **by_field,
         emr_region=emr_region,
         autoscaler_cluster=(
             read.literal("AUTOSCALER_CLUSTER", MAX_NAME, cli_argument=True, why=why) if ecs else ""
@@ -498,6 +499,11 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         # Below a second even a healthy CLI has not started, so every call would time out.
         call_timeout=read.number("CALL_TIMEOUT", env.get("CALL_TIMEOUT"), 30.0, 1, 3600.0),
         call_attempts=read.count("CALL_ATTEMPTS", 4, 20),
+        max_concurrent_calls=(
+            read.count("MAX_CONCURRENT_CALLS", 1, MAX_CONCURRENT_CALLS)
+            if "MAX_CONCURRENT_CALLS" in env
+            else None
+        ),
         dynamodb_table_prefix=table_prefix,
         dynamodb_region=dynamodb_region,
         resume_count=read.count("RESUME_COUNT", 1, MAX_TASKS),
@@ -511,13 +517,11 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         http_port=read.port("HTTP_PORT"),
         http_address=read.address("HTTP_ADDRESS"),
         release=args.release,
-        glue_job_prefix=prefixes["GLUE_JOB_PREFIX"],
-        emr_eks_job_prefix=prefixes["EMR_EKS_JOB_PREFIX"],
-        emr_serverless_job_prefix=prefixes["EMR_SERVERLESS_JOB_PREFIX"],
         emr_states=read.emr_states("EMR_STATES", "EMR_PREFIX" in env),
         max_backup_age=read.number(
             "MAX_BACKUP_AGE", env.get("MAX_BACKUP_AGE"), 0.0, 0, MAX_BACKUP_AGE, zero=True
         ),
+        max_fan_out=read.count("MAX_FAN_OUT", DEFAULT_MAX_FAN_OUT, MAX_MAX_FAN_OUT),
     )
     namespace = read.namespace("CLOUDWATCH_NAMESPACE", config.log_format)
     if namespace:

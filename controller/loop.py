@@ -6,9 +6,9 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Executor, Future
+from concurrent.futures import Executor, Future, wait
 from datetime import datetime, timezone
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from controller import report, sources
 from controller.act import Actor, Status
@@ -17,7 +17,7 @@ from controller.autoscalers.dynamodb import Record, Target, split_key
 from controller.autoscalers.ecs import Service
 from controller.aws import AwsError, CliNotRunnable, Interrupted, Runner
 from controller.config import Config
-from controller.decide import Observed, Policy, RecordSuspended, decide, holding
+from controller.decide import Decision, Observed, Policy, RecordSuspended, decide, holding
 from controller.records import CLOCKS_AGREE_WITHIN, new_pause_id, written_at
 from controller.runtime import emf, logs
 from controller.sources.backup import Backup
@@ -29,15 +29,29 @@ T = TypeVar("T")
 OnTick = Callable[[Observed, report.Done, bool, float], None]
 R = TypeVar("R")
 RECORDS_READ_EVERY = 10
+# How often a pause or resume still under way says how far it got: one of hundreds of tables
+# takes minutes, and a silent log would look like a hang.
+PROGRESS_EVERY = 10.0
+# concurrent.futures.wait's shape: (futures, timeout) -> (done, not done).
+Wait = Callable[[set[Future[Any]], float], tuple[set[Future[Any]], set[Future[Any]]]]
 
 
-def workers(config: Config) -> int:
-    """Threads for a tick: one per query, so that they all run at once, and two more for
-    the one-by-one calls of the sources that make them (Glue jobs, virtual clusters,
-    applications). A source waiting on its own calls holds a thread, so there must always
-    be more threads than such sources, or they could wait on each other for ever."""
+def _wait(futures: set[Future[Any]], timeout: float) -> tuple[set[Future[Any]], set[Future[Any]]]:
+    done, pending = wait(futures, timeout)
+    return done, pending
+
+
+def workers(config: Config, calls: int) -> int:
+    """Threads for a tick: one per query, so that they all start at once, and `calls` more
+    (MAX_CONCURRENT_CALLS) for the one-by-one calls of the sources that make them (Glue jobs,
+    virtual clusters, applications) and for the changes of native mode (one per table); two
+    do for the service's change alone. A source waiting on its own calls holds a thread, so
+    there must always be more threads than such sources, or they could wait on each other for
+    ever. How many CLI processes run at once is the runner's to bound (controller/aws.py), not
+    the pool's: a thread waiting there holds no process."""
     queries = len(sources.configured(config)) + config.ecs_mode + config.native_mode
-    return max(3, queries + (2 if sources.fans_out(config) else 0))
+    many = sources.fans_out(config) or config.native_mode
+    return queries + (max(2, calls) if many else 2)
 
 
 def _utc_now() -> datetime:
@@ -54,6 +68,7 @@ class Controller:
         clock: Callable[[], float] = time.monotonic,
         *,
         wall: Callable[[], datetime] = _utc_now,
+        waiting: Wait = _wait,
     ) -> None:
         self.config = config
         self.run = run
@@ -62,6 +77,7 @@ class Controller:
         self.clock = clock
         # Ages of backups are counted on the wall clock, as AWS reports their start times.
         self.wall = wall
+        self.waiting = waiting
         self.sources = sources.configured(config)
         self.policy = Policy(config.resume_count, config.resume_delay, config.resume_count_max)
         # RESUME_DELAY counts from the start until a backup is seen: a restart during the
@@ -95,6 +111,7 @@ class Controller:
         # Decisions are independent (one service, one table each): carry them out together,
         # the tables' records in batches (Actor.submit).
         outcomes = self.actor.submit(plan.decisions, self.pool, seen.now)
+        self._progress(plan.decisions, outcomes)
         done = [(d, outcome.result()) for d, outcome in zip(plan.decisions, outcomes, strict=True)]
         if any(
             isinstance(s, RecordSuspended)
@@ -129,6 +146,27 @@ class Controller:
         if self.on_tick is not None:
             self.on_tick(seen, done, ok, seconds)
         return ok
+
+    def _progress(self, decisions: Sequence[Decision], outcomes: Sequence[Future[Any]]) -> None:
+        """Wait for the changes, saying every PROGRESS_EVERY seconds how many of them (one per
+        table, one for the service) are done while some are still under way."""
+        changes = {o for d, o in zip(decisions, outcomes, strict=True) if d.steps}
+        verbs = ", ".join(dict.fromkeys(d.verb.value for d in decisions if d.steps))
+        started = self.clock()
+        pending = set(changes)
+        while pending:
+            _, pending = self.waiting(pending, PROGRESS_EVERY)
+            if pending:
+                # NOTICE, as the change itself: LOG_LEVEL=NOTICE still shows a long one moving.
+                log.log(
+                    logs.NOTICE,
+                    "%s in progress: %d of %d done, %.0fs so far",
+                    verbs,
+                    len(changes - pending),
+                    len(changes),
+                    self.clock() - started,
+                    extra={"fields": {"done": len(changes - pending), "total": len(changes)}},
+                )
 
     def observe(self) -> Observed:
         """Ask AWS about everything the rule looks at. A part that could not be read is None;
@@ -281,13 +319,14 @@ def run(
     once: bool,
     stop: threading.Event,
     on_success: Callable[[], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
 ) -> int:
     """Tick until stopped. Exit status: 0, or 1 when a `--once` tick failed.
 
     `on_success` runs after each tick that completed (the heartbeat).
     """
     while True:
-        started = time.monotonic()
+        started = clock()
         try:
             ok = controller.tick()
         except Interrupted:
@@ -314,7 +353,17 @@ def run(
             return 0
         if once:
             return 0 if ok else 1
+        took = clock() - started
+        if took > interval:
+            log.warning(
+                "the tick took %.0fs, longer than POLL_INTERVAL (%gs): the next one starts at "
+                "once. Give the controller more CPUs or MAX_CONCURRENT_CALLS, or raise "
+                "POLL_INTERVAL (docs/performance.md#sizing)",
+                took,
+                interval,
+                extra={"fields": {"tick_s": round(took, 3), "interval_s": interval}},
+            )
         # Waiting on the event, not sleeping, is what lets SIGTERM end the wait at once.
-        if stop.wait(max(0.0, interval - (time.monotonic() - started))):
+        if stop.wait(max(0.0, interval - took)):
             log.log(logs.NOTICE, "shutdown requested; exiting")
             return 0

@@ -9,9 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
+from controller import sources
 from controller.act import Outcome, Status
 from controller.autoscalers.dynamodb import ALL
-from controller.config import EMR_ACTIVE_STATES, Config
+from controller.config import Config
 from controller.decide import Decision, Observed, SetDesiredCount, SetSuspended, Step, age
 from controller.sources.backup import Backup
 
@@ -52,18 +53,8 @@ def summary(config: Config, seen: Observed) -> str:
 
 def triggers(config: Config) -> str:
     """What holds the pause, in words, for the start-up line."""
-    c = config
-    named = []
-    if c.emr_prefix:
-        states = "" if c.emr_states == EMR_ACTIVE_STATES else f" in state {'/'.join(c.emr_states)}"
-        named.append(f"an EMR cluster named {c.emr_prefix!r}...{states}")
-    if c.glue_job_prefix:
-        named.append(f"a Glue job run named {c.glue_job_prefix!r}...")
-    if c.emr_eks_job_prefix:
-        named.append(f"an EMR on EKS job run named {c.emr_eks_job_prefix!r}...")
-    if c.emr_serverless_job_prefix:
-        named.append(f"an EMR Serverless job run named {c.emr_serverless_job_prefix!r}...")
-    bound = f" (for at most {c.max_backup_age:g}s each)" if c.max_backup_age else ""
+    named = [source.wanted(config) for source in sources.configured(config)]
+    bound = f" (for at most {config.max_backup_age:g}s each)" if config.max_backup_age else ""
     return " or ".join(named) + bound
 
 

@@ -1,23 +1,30 @@
 """Every setting the controller reads, grouped, with its default: the one list `--help` prints
 and that a test holds config.py and the README's settings table to.
 
-Only the words live here; config.py reads and checks each value.
+Only the words live here; config.py reads and checks each value. The triggers' rows come
+from the kinds of backup themselves (controller/sources/), so a new kind adds its own.
 """
 
 from __future__ import annotations
 
-# (group, ((NAME, default, what it does), ...)); a default of "unset" means off or none.
-GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
+from controller import sources
+
+Row = tuple[str, str, str]  # (NAME, default, what it does); a default of "unset": off or none
+
+TRIGGERS: tuple[Row, ...] = tuple(
+    row
+    for source in sources.ALL
+    for row in ((source.setting, "unset", source.help), *source.settings)
+)
+
+GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
     (
         "triggers (EMR_REGION and at least one prefix are required)",
         (
             ("EMR_REGION", "required", "region of the bulk readers, e.g. us-east-1"),
-            ("EMR_PREFIX", "unset", "an active EMR cluster whose name starts with this"),
-            ("EMR_STATES", "all four active", "EMR states that count, comma-separated"),
-            ("GLUE_JOB_PREFIX", "unset", "a running Glue job run of a job named so"),
-            ("EMR_EKS_JOB_PREFIX", "unset", "a running EMR on EKS job run named so"),
-            ("EMR_SERVERLESS_JOB_PREFIX", "unset", "a running EMR Serverless job run named so"),
+            *TRIGGERS,
             ("MAX_BACKUP_AGE", "0 (no bound)", "seconds after which a backup stops counting"),
+            ("MAX_FAN_OUT", "200", "most jobs, virtual clusters or applications queried per tick"),
         ),
     ),
     (
@@ -69,6 +76,7 @@ GROUPS: tuple[tuple[str, tuple[tuple[str, str, str], ...]], ...] = (
         (
             ("AWS_CLI", "aws", "the AWS CLI to run (v1 or v2)"),
             ("AWS_ENDPOINT_URL", "unset", "--endpoint-url for every call (a local fake AWS)"),
+            ("MAX_CONCURRENT_CALLS", "from CPUs/memory", "CLI calls at once, 60-70 MiB each"),
         ),
     ),
 )

@@ -4,6 +4,11 @@ Then what the controller adds to the CLI: start-up and one tick with a stand-in 
 answers at once, against a bare Python that imports sh and makes the same two calls, and the
 runner's cost per call.
 
+Then how a tick grows with the fleet: a pause and a resume of 10, 50 and 200 tables (native
+mode), and a steady tick over 10, 50 and 100 matching Glue jobs, with the slope per table and
+per job; optionally the same Glue tick at several MAX_CONCURRENT_CALLS. `--growth-only` runs
+only that part.
+
 Everything runs against a local moto_server with the real aws CLI, as in production but for
 the network. See docs/performance.md for the figures and how to read them.
 """
@@ -370,6 +375,189 @@ class Bench:
         }
 
 
+# --- growth: tables and Glue jobs ----------------------------------------------------------
+GROWTH_TABLES = "bench-"
+GROWTH_JOBS = "bench-export-"
+
+
+def slope(points: list[tuple[float, float]]) -> float:
+    """Least-squares slope of y over x: what one more table (or job) adds."""
+    if len(points) < 2:
+        return float("nan")
+    mean_x = statistics.fmean(x for x, _ in points)
+    mean_y = statistics.fmean(y for _, y in points)
+    spread_x = sum((x - mean_x) ** 2 for x, _ in points)
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / spread_x
+
+
+class Growth:
+    """--once ticks of the controller in the rusage shim, their CLI calls counted from its own
+    debug lines (one `running aws ...` per call, retries not counted): whatever the controller
+    does, not a count written down here."""
+
+    def __init__(self, moto: MotoServer, bench: Bench) -> None:
+        self.moto = moto
+        self.bench = bench
+
+    def tick(self, **settings: str | None) -> dict[str, Any]:
+        env = {**self.bench.env, "DEBUG_OUTPUT": "1"}
+        for name, value in settings.items():
+            if value is None:
+                env.pop(name, None)
+            else:
+                env[name] = value
+        report = self.bench.tmp / "rusage.json"
+        env["BENCH_RUSAGE"] = str(report)
+        python = str(Path(self.bench.controller).parent / "python")
+        started = time.perf_counter()
+        done = subprocess.run(
+            [python, "-c", SHIM, "--once"], env=env, capture_output=True, text=True, check=False
+        )
+        wall = time.perf_counter() - started
+        if done.returncode:
+            raise SystemExit(f"a growth tick failed ({settings}):\n{done.stderr[-3000:]}")
+        usage = json.loads(report.read_text())
+        return {
+            "wall_s": wall,
+            "calls": done.stderr.count(" running aws "),
+            "cli_cpu_s": usage["children_cpu"],
+            "own_peak_rss_mib": usage["peak_rss_kib"] / 1024,
+            "cli_peak_rss_mib": usage["children_maxrss_kib"] / 1024,
+            "progress_lines": done.stderr.count(" in progress: "),
+        }
+
+    def tables(self, count: int) -> dict[str, Any]:
+        """Native mode over `count` tables (2 scalable targets each): a pause, then a resume."""
+        self.moto.reset()
+        world = self.bench.world
+        for number in range(count):
+            world.autoscale_table(f"{GROWTH_TABLES}{number:03}")
+        native = {name: None for name in ("AUTOSCALER_CLUSTER", "AUTOSCALER_REGION")}
+        native |= {"AUTOSCALER_SERVICE": None, "DYNAMODB_TABLE_PREFIX": GROWTH_TABLES}
+        cluster = world.start_cluster(f"{PREFIX}growth")
+        pause = self.tick(**native)
+        suspended = world.suspended().values()
+        if sum(1 for flags in suspended if flags) != 2 * count:
+            raise SystemExit(f"{count} tables: the pause left targets unsuspended")
+        world.terminate_cluster(cluster)
+        resume = self.tick(**native)
+        if any(world.suspended().values()):
+            raise SystemExit(f"{count} tables: the resume left targets suspended")
+        return {"tables": count, "targets": 2 * count, "pause": pause, "resume": resume}
+
+    def jobs(self, count: int, calls: int | None = None) -> dict[str, Any]:
+        """A steady tick (ECS mode, nothing to change) over `count` matching Glue jobs."""
+        self.moto.reset()
+        self.bench.world.create_service(CLUSTER, SERVICE, desired=1)
+        glue = Sources(self.moto.url)
+        for number in range(count):
+            glue.glue_job(f"{GROWTH_JOBS}{number:03}")
+        concurrent = {"MAX_CONCURRENT_CALLS": str(calls)} if calls else {}
+        steady = self.tick(EMR_PREFIX=None, GLUE_JOB_PREFIX=GROWTH_JOBS, **concurrent)
+        return {"jobs": count, "max_concurrent_calls": calls, "steady": steady}
+
+
+def growth(
+    moto: MotoServer, bench: Bench, tables: list[int], jobs: list[int], concurrency: list[int]
+) -> dict[str, Any]:
+    grow = Growth(moto, bench)
+    by_tables = [grow.tables(count) for count in tables]
+    by_jobs = [grow.jobs(count) for count in jobs]
+    sweep_size = sorted(jobs)[len(jobs) // 2] if jobs else 50
+    sweep = [grow.jobs(sweep_size, calls) for calls in concurrency]
+    per_table = {
+        f"{verb}_{what}": slope([(r["tables"], r[verb][what]) for r in by_tables])
+        for verb in ("pause", "resume")
+        for what in ("wall_s", "calls", "cli_cpu_s")
+    }
+    per_job = {
+        what: slope([(r["jobs"], r["steady"][what]) for r in by_jobs])
+        for what in ("wall_s", "calls", "cli_cpu_s")
+    }
+    return {
+        "tables": by_tables,
+        "per_table": per_table,
+        "jobs": by_jobs,
+        "per_job": per_job,
+        "concurrency": sweep,
+        "default_concurrency": _default_concurrency(),
+    }
+
+
+def _default_concurrency() -> str:
+    from controller.runtime import host  # noqa: PLC0415 (the bench's own start-up)
+
+    limits = host.read()
+    return f"{host.concurrent_calls(limits)} ({limits})"
+
+
+# The sizes of the sizing estimate: Fargate's smallest CPU sizes and some fleets.
+SIZING_CPUS = (0.25, 0.5, 1.0, 2.0, 4.0)
+SIZING_TABLES = (10, 50, 100, 200, 500)
+
+
+def sizing(found: dict[str, Any]) -> list[tuple[str, str]]:
+    """What a pause and a resume of N tables would take on V CPUs: the CLI's CPU seconds per
+    table measured here (the slope), spread over the CPUs. A CLI call is almost all CPU, so
+    this is the floor where the CPUs are the controller's alone; against AWS each call also
+    waits on the network, which one call per CPU does not hide."""
+    if len(found["tables"]) < 2:
+        return []
+    per = found["per_table"]
+    rows = []
+    for cpus in SIZING_CPUS:
+        pause, resume = per["pause_cli_cpu_s"] / cpus, per["resume_cli_cpu_s"] / cpus
+        cells = [f"{n}: {pause * n:.0f}/{resume * n:.0f} s" for n in SIZING_TABLES]
+        rows.append((f"estimate on {cpus:g} CPUs: tables: pause/resume", ", ".join(cells)))
+    return rows
+
+
+def growth_table(result: dict[str, Any]) -> str:
+    rows = [("date / machine", f"{result['date']}, {result['machine']['cores']} cores "
+             f"(load {result['machine']['load_average']:.1f} at start), "
+             f"{result['machine']['aws_cli'].split()[0]}, "
+             f"MAX_CONCURRENT_CALLS {result['growth']['default_concurrency']}")]  # fmt: skip
+    found = result["growth"]
+    for r in found["tables"]:
+        for verb in ("pause", "resume"):
+            t = r[verb]
+            rows.append((
+                f"{verb} {r['tables']} tables ({r['targets']} targets): wall, calls, CLI CPU",
+                f"{t['wall_s']:.1f} s, {t['calls']} calls, {t['cli_cpu_s']:.1f} s "
+                f"(own peak {t['own_peak_rss_mib']:.0f} MiB, a CLI {t['cli_peak_rss_mib']:.0f} "
+                f"MiB, {t['progress_lines']} progress lines)",
+            ))  # fmt: skip
+    if found["tables"]:
+        per = found["per_table"]
+        for verb in ("pause", "resume"):
+            rows.append((
+                f"{verb}: per table (slope)",
+                f"{per[f'{verb}_wall_s']:.2f} s, {per[f'{verb}_calls']:.2f} calls, "
+                f"{per[f'{verb}_cli_cpu_s']:.2f} s CLI CPU",
+            ))  # fmt: skip
+    for r in found["jobs"]:
+        t = r["steady"]
+        rows.append((
+            f"steady tick, {r['jobs']} Glue jobs: wall, calls, CLI CPU",
+            f"{t['wall_s']:.1f} s, {t['calls']} calls, {t['cli_cpu_s']:.1f} s",
+        ))  # fmt: skip
+    if found["jobs"]:
+        per = found["per_job"]
+        rows.append((
+            "steady tick: per Glue job (slope)",
+            f"{per['wall_s']:.2f} s, {per['calls']:.2f} calls, {per['cli_cpu_s']:.2f} s CLI CPU",
+        ))  # fmt: skip
+    rows += sizing(found)
+    for r in found["concurrency"]:
+        t = r["steady"]
+        rows.append((
+            f"steady tick, {r['jobs']} Glue jobs, MAX_CONCURRENT_CALLS={r['max_concurrent_calls']}",
+            f"{t['wall_s']:.1f} s, {t['cli_cpu_s']:.1f} s CLI CPU",
+        ))  # fmt: skip
+    width = max(len(name) for name, _ in rows)
+    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
+
+
 def _calls(metrics: str) -> dict[str, float]:
     """From a /metrics text: ok ticks, and the CLI calls of each operation (all outcomes)."""
     from prometheus_client.parser import text_string_to_metric_families  # noqa: PLC0415
@@ -385,7 +573,39 @@ def _calls(metrics: str) -> dict[str, float]:
     return found
 
 
-def run(rounds: int, ticks: int, interval: float, source_rounds: int = 3) -> dict[str, Any]:
+def machine(aws_cli: str | None = None) -> dict[str, Any]:
+    return {
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "aws_cli": subprocess.run(
+            [aws_cli or executable("aws"), "--version"], capture_output=True, text=True, check=True
+        ).stdout.strip()
+        or "?",
+        # Other work on the machine slows every figure: the 1-minute load when measured.
+        "load_average": os.getloadavg()[0],
+    }
+
+
+def run_growth(
+    tables: list[int], jobs: list[int], concurrency: list[int], aws_cli: str | None = None
+) -> dict[str, Any]:
+    """Only the growth figures (--growth-only), with the controller running `aws_cli`."""
+    compileall.compile_dir(ROOT / "controller", quiet=1)
+    with MotoServer() as moto, tempfile.TemporaryDirectory() as tmp:
+        bench = Bench(moto, Path(tmp))
+        if aws_cli:
+            bench.env["AWS_CLI"] = aws_cli
+        found = growth(moto, bench, tables, jobs, concurrency)
+    return {"date": time.strftime("%Y-%m-%d"), "machine": machine(aws_cli), "growth": found}
+
+
+def run(
+    rounds: int,
+    ticks: int,
+    interval: float,
+    source_rounds: int = 3,
+    scale: tuple[list[int], list[int], list[int]] = ([], [], []),
+) -> dict[str, Any]:
     # Bytecode for the package, as pip writes it when it installs into the image: without it
     # (PYTHONDONTWRITEBYTECODE, a fresh checkout) every start would compile the sources anew.
     compileall.compile_dir(ROOT / "controller", quiet=1)
@@ -422,19 +642,14 @@ def run(rounds: int, ticks: int, interval: float, source_rounds: int = 3) -> dic
         http_usage = bench.own_usage(HTTP_PORT=str(free_port()), HTTP_ADDRESS="127.0.0.1")
         http_loop = bench.long_loop(ticks, interval, http_port=free_port())
         by_source = bench.per_source(moto, source_rounds) if source_rounds else []
+        # Last: it resets moto.
+        grown = growth(moto, bench, *scale) if any(scale) else None
 
     tick, base = spread(tick_times), spread(base_times)
     instant, bare = spread(once_instant), spread(bare_instant)
     return {
         "date": time.strftime("%Y-%m-%d"),
-        "machine": {
-            "cores": os.cpu_count(),
-            "python": platform.python_version(),
-            "aws_cli": subprocess.run(
-                [executable("aws"), "--version"], capture_output=True, text=True, check=True
-            ).stdout.strip()
-            or "?",
-        },
+        "machine": machine(),
         "tick_wall_s": tick,
         "baseline_wall_s": base,
         "ratio": tick["median"] / base["median"],
@@ -459,6 +674,7 @@ def run(rounds: int, ticks: int, interval: float, source_rounds: int = 3) -> dic
             "loop": http_loop,
         },
         "sources": by_source,
+        **({"growth": grown} if grown else {}),
     }
 
 
@@ -541,7 +757,13 @@ def table(result: dict[str, Any]) -> str:
         for s in result.get("sources", [])
     ]  # fmt: skip
     width = max(len(name) for name, _ in rows)
-    return "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
+    shown = "\n".join(f"{name.ljust(width)}  {value}" for name, value in rows)
+    return f"{shown}\n\n{growth_table(result)}" if "growth" in result else shown
+
+
+def sizes(text: str) -> list[int]:
+    """ "10,50,200" -> [10, 50, 200]; "" -> [] (skip that part)."""
+    return [int(size) for size in text.split(",") if size.strip()]
 
 
 def main() -> int:
@@ -557,9 +779,39 @@ def main() -> int:
         default=3,
         help="--once ticks per combination of sources (0: skip that report)",
     )
+    parser.add_argument(
+        "--tables",
+        type=sizes,
+        default="10,50,200",
+        help="table counts for the pause/resume growth, comma-separated ('' to skip)",
+    )
+    parser.add_argument(
+        "--jobs",
+        type=sizes,
+        default="10,50,100",
+        help="matching Glue job counts for the fan-out growth, comma-separated ('' to skip)",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=sizes,
+        default="",
+        help="MAX_CONCURRENT_CALLS values to time the middle Glue size at (default: none)",
+    )
+    parser.add_argument(
+        "--growth-only", action="store_true", help="only the growth with tables and jobs"
+    )
+    parser.add_argument(
+        "--aws-cli",
+        help="with --growth-only: the AWS CLI the controller runs (default: v1 from .venv)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
-    result = run(args.rounds, args.ticks, args.interval, args.source_rounds)
+    scale = (args.tables, args.jobs, args.concurrency)
+    if args.growth_only:
+        result = run_growth(*scale, aws_cli=args.aws_cli)
+        print(json.dumps(result, indent=2) if args.json else growth_table(result))
+        return 0
+    result = run(args.rounds, args.ticks, args.interval, args.source_rounds, scale)
     print(json.dumps(result, indent=2) if args.json else table(result))
     return 0
 

@@ -33,7 +33,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from controller import settings
+from controller import settings, sources
 
 TEMPLATE = ROOT / "deploy" / "cloudformation.yaml"
 DEPLOY = ROOT / "deploy"
@@ -55,14 +55,25 @@ PATTERNS = {
     "HTTP_PORT": r"^([0-9]{1,5})?$",
 }
 
+
+def pascal(name: str) -> str:
+    """A setting's parameter name: EMR_PREFIX -> EmrPrefix."""
+    return "".join(word.capitalize() for word in name.split("_"))
+
+
 # The task role's inline policies: (name, file, the condition that attaches it). A statement
 # an earlier file already grants is left to that file's condition: iam-policy.json repeats
 # iam-policy-emr.json's EMR query, which only EMR_PREFIX needs.
 POLICIES = (
-    ("emr", "iam-policy-emr.json", "HasEmrPrefix"),
-    ("glue", "iam-policy-glue.json", "HasGlueJobPrefix"),
-    ("emr-eks", "iam-policy-emr-eks.json", "HasEmrEksJobPrefix"),
-    ("emr-serverless", "iam-policy-emr-serverless.json", "HasEmrServerlessJobPrefix"),
+    # One per kind of backup, as its module declares it (controller/sources/).
+    *(
+        (
+            source.policy.removeprefix("iam-policy-").removesuffix(".json"),
+            source.policy,
+            f"Has{pascal(source.setting)}",
+        )
+        for source in sources.ALL
+    ),
     ("ecs", "iam-policy.json", "EcsMode"),
     ("native-autoscaling", "iam-policy-native-autoscaling.json", "NativeMode"),
 )
@@ -90,7 +101,8 @@ PLACEHOLDERS: dict[str, tuple[str, Any]] = {
     "EMR_REGION": ("EmrRegion", None),
     "AUTOSCALER_REGION": ("AutoscalerRegion", None),
     "AUTOSCALER_SERVICE": ("AutoscalerService", None),
-    "GLUE_JOB_PREFIX": ("GlueJobPrefix", None),
+    # A kind's policy may name its prefix (iam-policy-glue.json: ${GLUE_JOB_PREFIX}).
+    **{source.setting: (pascal(source.setting), None) for source in sources.ALL},
     "DYNAMODB_TABLE_PREFIX": ("DynamodbTablePrefix", None),
     "DYNAMODB_REGION": ("TablesRegion", TABLES_REGION),
     "AUTOSCALER_CLUSTER": ("ClusterName", CLUSTER_NAME),
@@ -101,11 +113,6 @@ SERVICE_ARN = (
     "arn:aws:ecs:${AUTOSCALER_REGION}:${AWS_ACCOUNT_ID}:"
     "service/${AUTOSCALER_CLUSTER}/${AUTOSCALER_SERVICE}"
 )
-
-
-def pascal(name: str) -> str:
-    """A setting's parameter name: EMR_PREFIX -> EmrPrefix."""
-    return "".join(word.capitalize() for word in name.split("_"))
 
 
 class Tag:

@@ -407,3 +407,32 @@ def test_a_failed_call_returns_when_its_cli_exits_without_waiting_for_a_clock(
         return raised.value.code
 
     assert returns(call) == "AccessDeniedException"
+
+
+def test_no_more_cli_processes_at_once_than_the_runner_allows(tmp_path: Path) -> None:
+    running, counts = tmp_path / "running", tmp_path / "counts"
+    running.mkdir()
+    # Each CLI notes how many run beside it (itself included), stays a moment, then leaves.
+    busy = script(
+        tmp_path,
+        f"touch {running}/$$\nls {running} | wc -l >> {counts}\nsleep 0.2\nrm {running}/$$\n"
+        """echo '{"Clusters": []}'""",
+    )
+    bounded = AwsCli(
+        busy,
+        env={"PATH": os.environ["PATH"]},
+        timeout=30,
+        attempts=1,
+        stop=threading.Event(),
+        concurrent=2,
+    )
+
+    threads = [threading.Thread(target=bounded, args=(["emr", "list-clusters"],)) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    seen = [int(line) for line in counts.read_text().split()]
+    assert len(seen) == 6, "every call ran"
+    assert max(seen) <= 2, f"more than 2 CLI processes at once: {seen}"

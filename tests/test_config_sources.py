@@ -97,3 +97,15 @@ def test_bad_max_backup_age(value: str) -> None:
     (problem,) = problems([], env(MAX_BACKUP_AGE=value))
 
     assert problem.startswith("MAX_BACKUP_AGE must be a number of seconds from 0 to 604800")
+
+
+def test_max_fan_out_serves_one_job_per_table_for_hundreds_of_tables_by_default() -> None:
+    assert load([], env()).max_fan_out >= 100
+    assert load([], env(MAX_FAN_OUT="1000")).max_fan_out == 1000
+
+
+@pytest.mark.parametrize("value", ["", "0", "-1", "2.5", "many", "10001"])
+def test_bad_max_fan_out(value: str) -> None:
+    (problem,) = problems([], env(MAX_FAN_OUT=value))
+
+    assert problem == f"MAX_FAN_OUT must be a whole number from 1 to 10000: {value!r}"

@@ -22,7 +22,7 @@ import re
 import tempfile
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -287,7 +287,7 @@ def ticks(
     now = [0.0]
     with (
         printed(json_lines) as lines,
-        ThreadPoolExecutor(workers(config)) as pool,
+        ThreadPoolExecutor(workers(config, 2)) as pool,
     ):
         controller = Controller(config, aws, pool, clock=lambda: now[0], wall=lambda: NOW)
         for step in (lambda _: None, *steps):
@@ -439,8 +439,89 @@ def a_bug() -> list[str]:
     def crash(args: Sequence[str], *, mutating: bool = False) -> dict[str, Any]:
         raise ZeroDivisionError("a bug")
 
-    with printed() as lines, ThreadPoolExecutor(workers(ECS)) as pool:
+    with printed() as lines, ThreadPoolExecutor(workers(ECS, 2)) as pool:
         run(Controller(ECS, crash, pool), interval=60, once=True, stop=threading.Event())
+    return lines
+
+
+@dataclass
+class Jobs(Aws):
+    """Aws with Glue jobs, none of them running."""
+
+    jobs: list[str] = field(default_factory=list)
+
+    def glue_list_jobs(self, args: list[str]) -> dict[str, Any]:
+        return {"JobNames": self.jobs}
+
+
+@functools.cache
+def too_many_jobs() -> list[str]:
+    """One Glue job per table, for more tables than MAX_FAN_OUT."""
+    aws = Jobs(desired=0, jobs=[f"orders-export-{n:03}" for n in range(231)])
+    return ticks(replace(ECS, emr_prefix="", glue_job_prefix="orders-export-"), aws)
+
+
+@dataclass
+class SlowTables(Aws):
+    """Aws whose changes of scaling wait for `go`, but those of the first `quick` tables."""
+
+    quick: int = 0
+    go: threading.Event = field(default_factory=threading.Event)
+
+    def application_autoscaling_register_scalable_target(self, args: list[str]) -> dict[str, Any]:
+        table = args[args.index("--resource-id") + 1].split("/")[1]
+        if int(table.removeprefix("orders-")) >= self.quick:
+            assert self.go.wait(30), "the test never let the changes finish"
+        return super().application_autoscaling_register_scalable_target(args)
+
+
+@functools.cache
+def long_pause() -> list[str]:
+    """A pause of 200 tables: 37 done when 10 s have passed, then the rest."""
+    aws = SlowTables(clusters=[BACKUP], quick=37)
+    for number in range(200):
+        autoscaled(aws, f"orders-{number:03}")
+    now = [0.0]
+
+    def waiting(
+        futures: set[Future[Any]], timeout: float
+    ) -> tuple[set[Future[Any]], set[Future[Any]]]:
+        if aws.go.is_set():
+            done, pending = wait(futures)
+            return done, pending
+        while sum(future.done() for future in futures) < aws.quick:
+            wait([f for f in futures if not f.done()], return_when=FIRST_COMPLETED)
+        now[0] += timeout
+        aws.go.set()  # after this wait: the next one sees the rest finish
+        return {f for f in futures if f.done()}, {f for f in futures if not f.done()}
+
+    with printed() as lines, ThreadPoolExecutor(workers(NATIVE, 2)) as pool:
+        controller = Controller(
+            NATIVE, aws, pool, clock=lambda: now[0], wall=lambda: NOW, waiting=waiting
+        )
+        controller.tick()
+    return lines
+
+
+@functools.cache
+def long_tick() -> list[str]:
+    """The loop, with a first tick that took 75 s by its clock; the second ends the loop."""
+    aws = Aws(desired=3)
+    stop = threading.Event()
+    times = iter([0.0, 75.4, 75.4, 76.0])
+    with printed() as lines, ThreadPoolExecutor(workers(ECS, 2)) as pool:
+        controller = Controller(ECS, aws, pool, stop, wall=lambda: NOW)
+        ticks_left = [2]
+        tick = controller.tick
+
+        def counted() -> bool:
+            ticks_left[0] -= 1
+            if not ticks_left[0]:
+                stop.set()
+            return tick()
+
+        controller.tick = counted  # type: ignore[method-assign]
+        run(controller, interval=60, once=False, stop=stop, clock=lambda: next(times))
     return lines
 
 
@@ -543,6 +624,7 @@ README = "README.md"
 HOW = "docs/how-it-works.md"
 TROUBLE = "docs/troubleshooting.md"
 RELIABILITY = "docs/reliability.md"
+TRIGGERS = "docs/triggers.md"
 PAUSE_LINE = (
     "2026-11-23T16:43:37.245Z NOTICE  backups: EMR cluster dynamodb-backup-2026-11-23 "
     "(j-JX1ZZ6JKKGQ5F, WAITING) | service autoscaling/dynamodb-autoscaler: desired=3 running=3 "
@@ -599,6 +681,26 @@ EXAMPLES = [
     ),
     Example(HOW, "pause: desired 3 -> 0 FAILED: ...", update_denied),
     Example(HOW, "no change (resume pending: no backup cluster for 60s of 300s)", around_a_backup),
+    Example(
+        HOW,
+        "2026-12-02T14:05:21.310Z NOTICE  pause in progress: 37 of 200 done, 10s so far",
+        long_pause,
+    ),
+    Example(
+        HOW,
+        "2026-12-02T14:06:15.802Z WARNING the tick took 75s, longer than POLL_INTERVAL (60s): the "
+        "next one starts at once. Give the controller more CPUs or MAX_CONCURRENT_CALLS, or raise "
+        "POLL_INTERVAL (docs/performance.md#sizing)",
+        long_tick,
+    ),
+    Example(
+        TRIGGERS,
+        "Glue query failed: `aws glue list-jobs --region us-east-1` failed: TooManyToQuery: 231 "
+        "Glue jobs named 'orders-export-'..., more than MAX_FAN_OUT (200) to query one by one "
+        "each tick: raise MAX_FAN_OUT to 231 or more to query them all (docs/triggers.md says "
+        "what each costs)",
+        too_many_jobs,
+    ),
     Example(HOW, "EMR query failed: ...", emr_unreadable),
     Example(HOW, "Glue query failed: ...", glue_unreadable),
     Example(HOW, "ECS query failed: ...", service_missing),

@@ -185,3 +185,21 @@ def test_steady_native_ticks_read_the_records_once(stack: Stack, loops: list[Loo
     assert ticks >= 3
     assert operations.count("resourcegroupstaggingapi get-resources") == 1 + (ticks - 1) // 10
     assert stack.world.suspended()[("table/orders-eu", TABLE_WRITE)] == ALL
+
+
+def test_more_scalable_targets_than_one_page_are_all_seen(stack: Stack) -> None:
+    # 51 tables, 102 targets: three pages of describe-scalable-targets (50 a page), which the
+    # CLI follows (moto's own paging fails from the third page on, without the fix in
+    # tests/support/moto_server.py).
+    for number in range(51):
+        stack.world.autoscale_table(f"orders-{number:02}")
+    stack.world.autoscale_table("customers")
+    native_only(stack)
+    stack.fake_aws()
+
+    steady = stack.run("--once")
+
+    assert steady.returncode == 0, steady.stderr
+    assert "tables orders-*: 102 scalable targets, 0 suspended" in steady.stderr
+    # One CLI call, which followed the pages itself.
+    assert stack.operations().count("application-autoscaling describe-scalable-targets") == 1

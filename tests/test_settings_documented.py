@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from controller import settings
+from controller import settings, sources
 from tests.support.image import ROOT
 from tests.test_deploy import documented_settings
 
@@ -16,8 +16,10 @@ CLI_OWN = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
 
 
 def read_by_config() -> set[str]:
+    """The settings config.py names, and the trigger it reads for each kind of backup."""
     source = (ROOT / "controller" / "config.py").read_text()
-    return set(re.findall(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', source))
+    named = set(re.findall(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', source))
+    return named | {kind.setting for kind in sources.ALL}
 
 
 def test_help_lists_every_setting_config_reads() -> None:

@@ -61,6 +61,33 @@ def test_a_glue_run_pauses_until_it_finishes(stack: Stack, sources: Sources) -> 
     assert "backups: none active" in resumed.stderr
 
 
+def test_thirty_matching_glue_jobs_with_one_running_pause_and_then_resume(
+    stack: Stack, sources: Sources
+) -> None:
+    # One Glue job per table is a common layout: 30 tables, 30 jobs, one of them running.
+    only(stack, GLUE_JOB_PREFIX="orders-export-")
+    stack.service(desired=2)
+    for number in range(29):
+        sources.glue_job(f"orders-export-{number:02}")
+    sources.hold_glue_runs()
+    run_id = sources.start_glue_run("orders-export-29")
+    stack.fake_aws()
+
+    paused = stack.run("--once", timeout=300)
+
+    assert paused.returncode == 0, paused.stderr
+    assert stack.desired() == 0
+    assert f"backups: Glue job run orders-export-29 ({run_id}, STARTING) |" in paused.stderr
+    assert stack.operations().count("glue get-job-runs") == 30, "every matching job is read"
+
+    sources.release_glue_runs()
+    resumed = stack.run("--once", timeout=300)
+
+    assert resumed.returncode == 0, resumed.stderr
+    assert stack.desired() == 2, resumed.stderr
+    assert "backups: none active" in resumed.stderr
+
+
 def test_glue_queries_only_the_matching_jobs(stack: Stack, sources: Sources) -> None:
     only(stack, GLUE_JOB_PREFIX=GLUE)
     stack.service(desired=1)

@@ -20,7 +20,7 @@ from controller.aws import AwsError
 from controller.config import Config
 from controller.decide import Observed, oldest_age
 from controller.loop import Controller, run, workers
-from controller.sources.backup import MAX_FAN_OUT, Backup
+from controller.sources.backup import Backup
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=timezone.utc)
 ALL = Config(
@@ -134,12 +134,12 @@ def controller(config: Config, aws: FakeAws, pool: Any) -> Controller:
 
 @pytest.fixture
 def pool() -> Iterator[ThreadPoolExecutor]:
-    with ThreadPoolExecutor(workers(ALL), thread_name_prefix="query") as executor:
+    with ThreadPoolExecutor(workers(ALL, 4), thread_name_prefix="query") as executor:
         yield executor
 
 
-def only(**prefixes: str) -> Config:
-    """ALL with only the named triggers set."""
+def only(**prefixes: Any) -> Config:
+    """ALL with only the named triggers set (and any other field given)."""
     cleared = {
         "emr_prefix": "",
         "glue_job_prefix": "",
@@ -311,14 +311,51 @@ def test_a_failing_per_item_call_is_that_sources_failure(pool: Any) -> None:
 def test_too_many_items_to_query_is_unknown_not_a_partial_answer(
     pool: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
+    config = dataclasses.replace(ALL, max_fan_out=30)
     aws = FakeAws(desired=0)
-    aws.glue = {f"export-{i:02}": [] for i in range(MAX_FAN_OUT + 1)}
+    aws.glue = {f"export-{i:02}": [] for i in range(31)}
 
-    assert not controller(ALL, aws, pool).tick()
+    assert not controller(config, aws, pool).tick()
 
     assert aws.desired == 0
     assert "glue get-job-runs" not in aws.ops()
-    assert f"{MAX_FAN_OUT + 1} Glue jobs named 'export-'...; at most {MAX_FAN_OUT}" in caplog.text
+    assert (
+        "Glue query failed: `aws glue list-jobs --region us-east-1` failed: TooManyToQuery: "
+        "31 Glue jobs named 'export-'..., more than MAX_FAN_OUT (30) to query one by one each "
+        "tick: raise MAX_FAN_OUT to 31 or more" in caplog.text
+    )
+
+
+@pytest.mark.parametrize(
+    ("config", "kind"),
+    [
+        (only(emr_eks_job_prefix="spark-", max_fan_out=2), "running virtual clusters"),
+        (only(emr_serverless_job_prefix="sls-", max_fan_out=2), "started applications"),
+    ],
+)
+def test_the_bound_counts_virtual_clusters_and_applications_too(
+    pool: Any, caplog: pytest.LogCaptureFixture, config: Config, kind: str
+) -> None:
+    aws = FakeAws(desired=0)
+    aws.eks = {f"vc-{i}": [] for i in range(3)}
+    aws.serverless = {f"app-{i}": [] for i in range(3)}
+
+    assert not controller(config, aws, pool).tick()
+
+    assert f"3 {kind}, more than MAX_FAN_OUT (2)" in caplog.text
+    assert not [op for op in aws.ops() if op.endswith("list-job-runs")]
+
+
+def test_as_many_items_as_the_bound_are_all_queried(pool: Any) -> None:
+    config = dataclasses.replace(only(glue_job_prefix="export-"), max_fan_out=30)
+    aws = FakeAws(desired=2)
+    aws.glue = {f"export-{i:02}": [] for i in range(30)}
+    aws.glue["export-17"] = [("jr_17", "RUNNING")]
+
+    assert controller(config, aws, pool).tick()
+
+    assert aws.desired == 0
+    assert aws.ops().count("glue get-job-runs") == 30
 
 
 def test_several_sources_at_once_all_hold_the_pause_and_are_named(
@@ -426,7 +463,7 @@ def test_json_fields_name_what_holds_the_pause_and_its_age() -> None:
     config = dataclasses.replace(ALL, max_backup_age=3600)
     aws = FakeAws()
     aws.clusters = [("backup-1", "RUNNING", epoch(90)), ("backup-0", "WAITING", epoch(4000))]
-    with ThreadPoolExecutor(workers(config)) as executor:
+    with ThreadPoolExecutor(workers(config, 4)) as executor:
         seen = controller(config, aws, executor).observe()
 
     fields = report.fields(config, seen, [], True)
@@ -459,11 +496,39 @@ def test_unknown_sources_are_named_in_the_json_fields_next_to_what_was_seen() ->
     )
 
 
-def test_pool_has_a_thread_per_query_and_spare_ones_for_one_by_one_calls() -> None:
-    assert workers(only(emr_prefix="b")) == 3
-    # EMR, Glue, EKS, Serverless, ECS; then two for the calls per job, cluster, application.
-    assert workers(ALL) == 7
-    assert workers(dataclasses.replace(ALL, dynamodb_table_prefix="t")) == 8
+def test_pool_has_a_thread_per_query_and_one_per_concurrent_call() -> None:
+    assert workers(only(emr_prefix="b"), 4) == 2 + 2  # EMR and ECS, then the service's change
+    # EMR, Glue, EKS, Serverless and ECS; then the calls per job, cluster, application.
+    assert workers(ALL, 4) == 5 + 4
+    assert workers(dataclasses.replace(ALL, dynamodb_table_prefix="t"), 4) == 6 + 4
+    assert workers(ALL, 1) > 3, "more threads than sources that wait on their own calls"
+
+
+class OneAtATime(FakeAws):
+    """The CLI as the runner bounds it with MAX_CONCURRENT_CALLS=1: one process at a time."""
+
+    def __init__(self, desired: int = 1) -> None:
+        super().__init__(desired)
+        self.slot = threading.Semaphore(1)
+
+    def __call__(self, args: Sequence[str], *, mutating: bool = False) -> dict[str, Any]:
+        with self.slot:
+            return super().__call__(args, mutating=mutating)
+
+
+def test_one_call_at_a_time_still_completes_a_tick_of_every_fan_out_source() -> None:
+    aws = OneAtATime(desired=2)
+    aws.glue = {f"export-{i}": [] for i in range(5)}
+    aws.eks = {f"vc-{i}": [] for i in range(5)}
+    aws.serverless = {f"app-{i}": [] for i in range(4)}
+    aws.serverless["app-3"] = [{"id": "r-1", "name": "sls-orders", "state": "RUNNING"}]
+
+    with ThreadPoolExecutor(workers(ALL, 1)) as executor:
+        assert controller(ALL, aws, executor).tick()
+
+    assert aws.desired == 0
+    assert aws.most_in_flight == 1
+    assert len(aws.calls) == 4 + 5 + 5 + 4 + 3  # the listings, each item, ECS read, tag, update
 
 
 def test_oldest_age_counts_stuck_and_holding_backups_with_a_known_start() -> None:

@@ -36,6 +36,10 @@ NOT_FOR_THE_HEALTHCHECK = [
     "controller.aws",
     "controller.loop",
     "controller.decide",
+    # The settings import the sources of backups, which the check has no use for.
+    "controller.config",
+    "controller.settings",
+    "controller.sources",
 ]
 
 

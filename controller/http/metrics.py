@@ -23,13 +23,12 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from controller import __version__
+from controller import __version__, sources
 from controller.act import Status
 from controller.aws import Interrupted, JsonDict, Runner
 from controller.config import Config
 from controller.decide import Observed, Verb
 from controller.report import Done, held_paused
-from controller.sources import emr
 from controller.sources.backup import Backup
 
 NAMESPACE = "dynamodb_autoscaler_control"
@@ -103,9 +102,11 @@ class Metrics:
             for status in (Status.DONE, Status.FAILED):
                 self.changes.labels(verb.value, status.name.lower())
         # Known from the start, so that a query shows 0 and not "no data" before the first
-        # backup and the first pause.
-        self.backups.labels(emr.KIND).set(0)
-        self._kinds = {emr.KIND}
+        # backup and the first pause: every kind looked for. (A kind not looked for has no
+        # series: 0 would claim that none runs.)
+        self._kinds = {source.kind for source in sources.configured(config)}
+        for kind in self._kinds:
+            self.backups.labels(kind).set(0)
         for target in self.targets():
             self.paused.labels(target).set(0)
         self._lock = threading.Lock()

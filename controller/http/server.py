@@ -17,10 +17,10 @@ from pathlib import Path
 from socketserver import TCPServer
 from urllib.parse import urlsplit
 
-from controller import __version__, sources
+from controller import PROG, __version__, sources
 from controller.autoscalers import breaker
 from controller.aws import Runner
-from controller.config import PROG, Config
+from controller.config import Config
 from controller.decide import Observed
 from controller.http.metrics import CONTENT_TYPE, Metrics
 from controller.report import Done

@@ -18,8 +18,8 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timezone
 from pathlib import Path
 
-from controller.config import DEFAULT_HEARTBEAT_FILE, PROG
-from controller.runtime.heartbeat import STALE_AFTER_INTERVALS, Beat
+from controller import PROG
+from controller.runtime.heartbeat import DEFAULT_HEARTBEAT_FILE, STALE_AFTER_INTERVALS, Beat
 
 
 @dataclass(frozen=True)

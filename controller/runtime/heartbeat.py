@@ -29,6 +29,9 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
+# Where the heartbeat goes without HEARTBEAT_FILE. Here, not in config.py, so that the health
+# check reads it without importing the settings (and with them the sources of backups).
+DEFAULT_HEARTBEAT_FILE = "/tmp/dynamodb-autoscaler-control.heartbeat"  # noqa: S108
 # A tick that succeeded this many intervals ago (plus one call timeout for a slow call) is
 # still fresh: one or two failed ticks in a row are an AWS hiccup, three are a problem.
 STALE_AFTER_INTERVALS = 3

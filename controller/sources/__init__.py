@@ -1,34 +1,34 @@
-"""The sources of bulk readers a configuration looks at, each with the words for its query."""
+"""The kinds of backup, one line each: adding a kind is its module and a line in ALL.
+
+Config reads each kind's setting, --help lists it, the start-up line and the metrics name it
+and the loop queries it, all from ALL; each module declares what they need in its SOURCE
+(controller/sources/backup.py's Source). CONTRIBUTING.md shows a whole example.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from controller.config import Config
 from controller.sources import emr, emr_eks, emr_serverless, glue
-from controller.sources.backup import Find
+from controller.sources.backup import Source
 
+if TYPE_CHECKING:
+    from controller.config import Config
 
-@dataclass(frozen=True)
-class Source:
-    name: str  # for people: "<name> query failed", "<name> state unknown"
-    find: Find
+# In the order they are queried, logged and listed in --help.
+ALL: tuple[Source, ...] = (
+    emr.SOURCE,
+    glue.SOURCE,
+    emr_eks.SOURCE,
+    emr_serverless.SOURCE,
+)
 
 
 def configured(config: Config) -> list[Source]:
-    """One Source per trigger that is set, in a fixed order."""
-    c = config
-    wanted = [
-        (c.emr_prefix, Source("EMR", emr.find)),
-        (c.glue_job_prefix, Source("Glue", glue.find)),
-        (c.emr_eks_job_prefix, Source("EMR on EKS", emr_eks.find)),
-        (c.emr_serverless_job_prefix, Source("EMR Serverless", emr_serverless.find)),
-    ]
-    return [source for prefix, source in wanted if prefix]
+    """The kinds whose setting is set, in the order of ALL."""
+    return [source for source in ALL if source.prefix(config)]
 
 
 def fans_out(config: Config) -> bool:
-    """Whether a source makes one call per item (job, virtual cluster, application)."""
-    return bool(
-        config.glue_job_prefix or config.emr_eks_job_prefix or config.emr_serverless_job_prefix
-    )
+    """Whether a configured source makes one call per item (job, virtual cluster, application)."""
+    return any(source.fans_out for source in configured(config))

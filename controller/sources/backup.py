@@ -1,9 +1,14 @@
-"""What every source of bulk readers turns its CLI output into: one running backup.
+"""What every source of bulk readers turns its CLI output into: one running backup; and what
+each source declares of itself, so that a new kind of backup is a module and one line in
+controller/sources/__init__.py.
 
-The rule takes these and nothing source-specific, so a new kind of bulk reader (a Glue job
+The rule takes Backups and nothing source-specific, so a new kind of bulk reader (a Glue job
 run, a Spark job on EMR Serverless, ...) adds a module that yields Backups, not a branch in
 the rule. The reading of list entries is shared here so that every source is total in the
 same way: one entry that cannot be read makes the answer unknown only if it could match.
+
+Nothing here imports config at run time: config and settings import the sources to learn
+their settings, so the sources see Config only as a type.
 """
 
 from __future__ import annotations
@@ -13,18 +18,15 @@ import reprlib
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import Any, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
 
-from controller.aws import AwsError, Runner, UnexpectedOutput
-from controller.config import Config
+from controller.aws import AwsError, JsonDict, Runner, UnexpectedOutput
+
+if TYPE_CHECKING:
+    from controller.config import Config
 
 T = TypeVar("T")
 R = TypeVar("R")
-
-# The most items (Glue jobs, virtual clusters, applications) a source queries one by one in
-# a tick. More than this makes that source's answer unknown rather than the tick slow and
-# its memory large: one CLI process per item, each about 60 MiB.
-MAX_FAN_OUT = 20
 
 
 @dataclass(frozen=True)
@@ -52,7 +54,49 @@ def one_by_one(call: Callable[[T], R], items: Sequence[T], /) -> list[R]:
 
 
 # What a source module offers: every matching active backup it sees, or an AwsError.
-Find = Callable[[Runner, Config, Each], tuple[Backup, ...]]
+Find: TypeAlias = "Callable[[Runner, Config, Each], tuple[Backup, ...]]"
+
+
+@dataclass(frozen=True)
+class Source:
+    """One kind of backup, as its module declares it: everything outside the module that
+    needs to know about the kind (config, --help, the start-up line, the metrics, the loop)
+    reads it from here, through the list in controller/sources/__init__.py."""
+
+    # The setting that turns it on: the prefix of the names that count. Config holds its
+    # value in the field of the same name in lower case (GLUE_JOB_PREFIX: glue_job_prefix).
+    setting: str
+    # The longest name the service allows: a longer prefix could never match, so it is
+    # refused at start rather than resuming the autoscaler during every backup.
+    longest: int
+    kind: str  # one backup of it, for people: "Glue job run" (Backup.kind)
+    name: str  # the source, for people: "Glue" ("Glue query failed", "Glue state unknown")
+    help: str  # its line in --help: what counts
+    # Its IAM policy file in deploy/, which the CloudFormation template attaches when its
+    # setting is set (scripts/cfn_template.py).
+    policy: str
+    find: Find
+    # True when it makes one call per item it lists (job, virtual cluster, application):
+    # the loop keeps threads for those calls, and MAX_FAN_OUT bounds them.
+    fans_out: bool = False
+    # Further settings of its own, as --help lists them: (NAME, default, what it does).
+    settings: tuple[tuple[str, str, str], ...] = ()
+    # What narrows it further, for the start-up line (" in state RUNNING"); "" for nothing.
+    narrowed: Callable[[Config], str] | None = None
+
+    @property
+    def field(self) -> str:
+        """The name of the Config field that holds its prefix ("" when not set)."""
+        return self.setting.lower()
+
+    def prefix(self, config: Config) -> str:
+        return str(getattr(config, self.field))
+
+    def wanted(self, config: Config) -> str:
+        """What counts, in words: "a Glue job run named 'export-'..."."""
+        article = "an" if self.kind[:1] in "AEIOU" else "a"
+        narrowed = self.narrowed(config) if self.narrowed else ""
+        return f"{article} {self.kind} named {self.prefix(config)!r}...{narrowed}"
 
 
 @dataclass(frozen=True)
@@ -67,6 +111,19 @@ class Shape:
     # True when AWS lets an entry have no name (EMR on EKS, EMR Serverless job runs): such an
     # entry cannot start with a prefix. Otherwise a missing name is unreadable output.
     unnamed: bool = False
+
+
+def emr_job_run(kind: str) -> Shape:
+    """A job run of EMR on EKS or of EMR Serverless: both APIs list them alike, and both let
+    a run have no name."""
+    return Shape(
+        kind=kind,
+        id=("id",),
+        name=("name",),
+        state=("state",),
+        started=("createdAt",),
+        unnamed=True,
+    )
 
 
 _MISSING = object()
@@ -139,13 +196,52 @@ def ids(items: Sequence[object], key: str, state: str, command: str, what: str) 
     return found
 
 
-def bounded(items: Sequence[T], what: str, command: str) -> Sequence[T]:
-    """`items` if there are few enough to query one by one each tick; otherwise unknown."""
-    if len(items) > MAX_FAN_OUT:
+def shown(args: Sequence[str]) -> str:
+    """A call as errors and logs name it: `aws glue list-jobs --region us-east-1`."""
+    return " ".join(["aws", *args])
+
+
+def list_then_query(
+    run: Runner,
+    each: Each,
+    most: int,
+    *,
+    listing: list[str],
+    items: Callable[[JsonDict, str], Sequence[str]],
+    what: str,
+    query: Callable[[str], list[str]],
+    backups: Callable[[JsonDict, str, str], tuple[Backup, ...]],
+) -> tuple[Backup, ...]:
+    """Every backup in the containers one call lists (Glue jobs, virtual clusters,
+    applications), each container then queried with one call of its own, all at the same time
+    through `each`.
+
+    `items` reads the listing's answer into the containers' names (doc, command); `query` is
+    the call for one of them; `backups` reads its answer (doc, container, command). Any
+    failure, or more containers than `most` (MAX_FAN_OUT), makes the whole answer unknown:
+    part of an answer could miss the one running backup.
+    """
+    command = shown(listing)
+    containers = bounded(items(run(listing), command), most, what, command)
+
+    def backups_in(container: str) -> tuple[Backup, ...]:
+        args = query(container)
+        return backups(run(args), container, shown(args))
+
+    return tuple(backup for found in each(backups_in, containers) for backup in found)
+
+
+def bounded(items: Sequence[T], most: int, what: str, command: str) -> Sequence[T]:
+    """`items` if there are at most `most` (MAX_FAN_OUT) to query one by one each tick;
+    otherwise the answer is unknown: a tick of hundreds of calls is the user's choice to make,
+    not one a prefix that matches more than meant should make for them."""
+    if len(items) > most:
         raise AwsError(
             command,
             "TooManyToQuery",
-            f"{len(items)} {what}; at most {MAX_FAN_OUT} are queried per tick",
+            f"{len(items)} {what}, more than MAX_FAN_OUT ({most}) to query one by one each "
+            f"tick: raise MAX_FAN_OUT to {len(items)} or more to query them all "
+            "(docs/triggers.md says what each costs)",
             retryable=False,
         )
     return items

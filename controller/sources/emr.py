@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import TYPE_CHECKING
 
 from controller.aws import JsonDict, Runner
-from controller.config import EMR_ACTIVE_STATES, Config
-from controller.sources.backup import Backup, Each, Shape, listed, matching
+from controller.sources.backup import Backup, Each, Shape, Source, listed, matching
 
+if TYPE_CHECKING:
+    from controller.config import Config
+
+# The states `aws emr list-clusters --active` means, in the order AWS lists them.
+EMR_ACTIVE_STATES = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING")
 KIND = "EMR cluster"
 SHAPE = Shape(
     kind=KIND,
@@ -41,3 +46,21 @@ def find(run: Runner, config: Config, each: Each) -> tuple[Backup, ...]:
     args = arguments(config.emr_region, config.emr_states)
     doc = run(args)
     return parse_clusters(doc, config.emr_prefix, config.emr_states, " ".join(["aws", *args]))
+
+
+def _narrowed(config: Config) -> str:
+    states = config.emr_states
+    return "" if states == EMR_ACTIVE_STATES else f" in state {'/'.join(states)}"
+
+
+SOURCE = Source(
+    setting="EMR_PREFIX",
+    longest=256,  # EMR's limit for a cluster name
+    kind=KIND,
+    name="EMR",
+    help="an active EMR cluster whose name starts with this",
+    policy="iam-policy-emr.json",
+    find=find,
+    settings=(("EMR_STATES", "all four active", "EMR states that count, comma-separated"),),
+    narrowed=_narrowed,
+)

@@ -3,44 +3,57 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from controller.aws import JsonDict, Runner
-from controller.config import Config
-from controller.sources.backup import Backup, Each, Shape, bounded, ids, listed, matching
+from controller.sources import backup
+from controller.sources.backup import Backup, Each
+
+if TYPE_CHECKING:
+    from controller.config import Config
 
 ACTIVE = ("SUBMITTED", "PENDING", "SCHEDULED", "RUNNING", "QUEUED")
 KIND = "EMR Serverless job run"
-SHAPE = Shape(
-    kind=KIND,
-    id=("id",),
-    name=("name",),
-    state=("state",),
-    started=("createdAt",),
-    unnamed=True,
-)
+# The two calls: the started applications, then the active runs in one of them.
+LISTING = ["emr-serverless", "list-applications", "--states", "STARTED"]
+RUNS_IN = ["emr-serverless", "list-job-runs", "--states", *ACTIVE, "--application-id"]
+SHAPE = backup.emr_job_run(KIND)
 
 
 def parse_applications(
     doc: JsonDict, command: str = "aws emr-serverless list-applications"
 ) -> list[str]:
-    items = listed(doc, "applications", command)
-    return ids(items, "id", "STARTED", command, "application")
+    items = backup.listed(doc, "applications", command)
+    return backup.ids(items, "id", "STARTED", command, "application")
 
 
 def parse_job_runs(
     doc: JsonDict, prefix: str, command: str = "aws emr-serverless list-job-runs"
 ) -> tuple[Backup, ...]:
-    return matching(listed(doc, "jobRuns", command), SHAPE, prefix, ACTIVE, command)
+    return backup.matching(backup.listed(doc, "jobRuns", command), SHAPE, prefix, ACTIVE, command)
 
 
 def find(run: Runner, config: Config, each: Each) -> tuple[Backup, ...]:
-    region = config.emr_region
-    listing = ["emr-serverless", "list-applications", "--states", "STARTED", "--region", region]
-    shown = " ".join(["aws", *listing])
-    applications = bounded(parse_applications(run(listing), shown), "started applications", shown)
+    region, prefix = config.emr_region, config.emr_serverless_job_prefix
+    return backup.list_then_query(
+        run,
+        each,
+        config.max_fan_out,
+        listing=[*LISTING, "--region", region],
+        items=parse_applications,
+        what="started applications",
+        query=lambda application: [*RUNS_IN, application, "--region", region],
+        backups=lambda doc, _, command: parse_job_runs(doc, prefix, command),
+    )
 
-    def runs_in(application: str) -> tuple[Backup, ...]:
-        args = ["emr-serverless", "list-job-runs", "--application-id", application]
-        args += ["--states", *ACTIVE, "--region", region]
-        return parse_job_runs(run(args), config.emr_serverless_job_prefix, " ".join(["aws", *args]))
 
-    return tuple(backup for runs in each(runs_in, applications) for backup in runs)
+SOURCE = backup.Source(
+    setting="EMR_SERVERLESS_JOB_PREFIX",
+    longest=256,  # EMR Serverless's limit for a job run name
+    kind=KIND,
+    name="EMR Serverless",
+    help="a running EMR Serverless job run named so",
+    policy="iam-policy-emr-serverless.json",
+    find=find,
+    fans_out=True,
+)

@@ -6,9 +6,22 @@ The DynamoDB connector of a Glue job spends a share of the table's read capacity
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from controller.aws import JsonDict, Runner, UnexpectedOutput
-from controller.config import Config
-from controller.sources.backup import Backup, Each, Shape, bounded, brief, listed, matching
+from controller.sources.backup import (
+    Backup,
+    Each,
+    Shape,
+    Source,
+    brief,
+    list_then_query,
+    listed,
+    matching,
+)
+
+if TYPE_CHECKING:
+    from controller.config import Config
 
 ACTIVE = ("STARTING", "RUNNING", "STOPPING")
 KIND = "Glue job run"
@@ -46,15 +59,29 @@ def parse_runs(
 
 
 def find(run: Runner, config: Config, each: Each) -> tuple[Backup, ...]:
-    region = config.emr_region
-    listing = ["glue", "list-jobs", "--region", region]
-    shown = " ".join(["aws", *listing])
-    jobs = parse_job_names(run(listing), config.glue_job_prefix, shown)
-    jobs = list(bounded(jobs, f"Glue jobs named {config.glue_job_prefix!r}...", shown))
+    region, prefix = config.emr_region, config.glue_job_prefix
+    return list_then_query(
+        run,
+        each,
+        config.max_fan_out,
+        listing=["glue", "list-jobs", "--region", region],
+        items=lambda doc, command: parse_job_names(doc, prefix, command),
+        what=f"Glue jobs named {prefix!r}...",
+        query=lambda job: [
+            *("glue", "get-job-runs", "--job-name", job, "--region", region),
+            *("--max-items", str(RUNS_PER_JOB), "--page-size", str(RUNS_PER_JOB)),
+        ],
+        backups=parse_runs,
+    )
 
-    def runs_of(job: str) -> tuple[Backup, ...]:
-        args = ["glue", "get-job-runs", "--job-name", job, "--region", region]
-        args += ["--max-items", str(RUNS_PER_JOB), "--page-size", str(RUNS_PER_JOB)]
-        return parse_runs(run(args), job, " ".join(["aws", *args]))
 
-    return tuple(backup for runs in each(runs_of, jobs) for backup in runs)
+SOURCE = Source(
+    setting="GLUE_JOB_PREFIX",
+    longest=255,  # Glue's limit for a job name
+    kind=KIND,
+    name="Glue",
+    help="a running Glue job run of a job named so",
+    policy="iam-policy-glue.json",
+    find=find,
+    fans_out=True,
+)

@@ -26,6 +26,7 @@ from controller.autoscalers.dynamodb import RECORD_PREFIX
 from controller.autoscalers.ecs import PAUSED_COUNT_TAG
 
 BIN = Path(sys.executable).parent
+PATCHED_SERVER = Path(__file__).with_name("moto_server.py")
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 SUSPENDED_FLAGS = (
@@ -77,7 +78,10 @@ class MotoServer:
             port = free_port()
             self.url = f"http://127.0.0.1:{port}"
             self.process = subprocess.Popen(
-                [executable("moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                # moto_server with its paging of scalable targets fixed (see the module). -I:
+                # not this directory on sys.path, whose moto.py and http.py would shadow
+                # moto and the standard library's http.
+                [sys.executable, "-I", str(PATCHED_SERVER), "-H", "127.0.0.1", "-p", str(port)],
                 env={**os.environ, **self.extra_env},
                 stdout=self.log,
                 stderr=subprocess.STDOUT,

@@ -42,10 +42,13 @@ class Sources:
         """Existing and new runs finish (SUCCEEDED) at their next read."""
         self.glue_transition({"progression": "immediate"})
 
-    def start_glue_run(self, job: str) -> str:
+    def glue_job(self, job: str) -> None:
         self.glue.create_job(
             Name=job, Role=ROLE, Command={"Name": "glueetl", "ScriptLocation": "s3://x/job.py"}
         )
+
+    def start_glue_run(self, job: str) -> str:
+        self.glue_job(job)
         return str(self.glue.start_job_run(JobName=job)["JobRunId"])
 
     def glue_run_state(self, job: str, run_id: str) -> str:

@@ -16,6 +16,7 @@ the network. See docs/performance.md for the figures and how to read them.
 from __future__ import annotations
 
 import argparse
+import collections
 import compileall
 import contextlib
 import itertools
@@ -417,9 +418,15 @@ class Growth:
         if done.returncode:
             raise SystemExit(f"a growth tick failed ({settings}):\n{done.stderr[-3000:]}")
         usage = json.loads(report.read_text())
+        operations = collections.Counter(
+            " ".join(line.split(" running aws ", 1)[1].split()[:2])
+            for line in done.stderr.splitlines()
+            if " running aws " in line
+        )
         return {
             "wall_s": wall,
             "calls": done.stderr.count(" running aws "),
+            "operations": dict(sorted(operations.items())),
             "cli_cpu_s": usage["children_cpu"],
             "own_peak_rss_mib": usage["peak_rss_kib"] / 1024,
             "cli_peak_rss_mib": usage["children_maxrss_kib"] / 1024,
@@ -527,6 +534,8 @@ def growth_table(result: dict[str, Any]) -> str:
                 f"(own peak {t['own_peak_rss_mib']:.0f} MiB, a CLI {t['cli_peak_rss_mib']:.0f} "
                 f"MiB, {t['progress_lines']} progress lines)",
             ))  # fmt: skip
+            rows.append(("  calls by operation", ", ".join(
+                f"{op} {n}" for op, n in t.get("operations", {}).items())))  # fmt: skip
     if found["tables"]:
         per = found["per_table"]
         for verb in ("pause", "resume"):
@@ -581,7 +590,7 @@ def machine(aws_cli: str | None = None) -> dict[str, Any]:
             [aws_cli or executable("aws"), "--version"], capture_output=True, text=True, check=True
         ).stdout.strip()
         or "?",
-        # Other work on the machine slows every figure: the 1-minute load when measured.
+        # Other work on the machine slows every figure: the 1-minute load when asked.
         "load_average": os.getloadavg()[0],
     }
 
@@ -591,12 +600,13 @@ def run_growth(
 ) -> dict[str, Any]:
     """Only the growth figures (--growth-only), with the controller running `aws_cli`."""
     compileall.compile_dir(ROOT / "controller", quiet=1)
+    host = machine(aws_cli)  # the load as the run starts
     with MotoServer() as moto, tempfile.TemporaryDirectory() as tmp:
         bench = Bench(moto, Path(tmp))
         if aws_cli:
             bench.env["AWS_CLI"] = aws_cli
         found = growth(moto, bench, tables, jobs, concurrency)
-    return {"date": time.strftime("%Y-%m-%d"), "machine": machine(aws_cli), "growth": found}
+    return {"date": time.strftime("%Y-%m-%d"), "machine": host, "growth": found}
 
 
 def run(

@@ -108,8 +108,9 @@ class Controller:
         started = time.monotonic()
         seen = self.observe()
         plan = decide(seen, self.policy)
-        # Decisions are independent (one service, one table each): carry them out together.
-        outcomes = [self.pool.submit(self.actor.carry_out, d, seen.now) for d in plan.decisions]
+        # Decisions are independent (one service, one table each): carry them out together,
+        # the tables' records in batches (Actor.submit).
+        outcomes = self.actor.submit(plan.decisions, self.pool, seen.now)
         self._progress(plan.decisions, outcomes)
         done = [(d, outcome.result()) for d, outcome in zip(plan.decisions, outcomes, strict=True)]
         if any(

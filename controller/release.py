@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 
 from controller.act import Actor, Outcome, Status
 from controller.autoscalers import dynamodb, ecs
@@ -23,6 +24,8 @@ from controller.config import Config
 from controller.decide import Decision, Observed, Policy, decide, recorded_count
 
 log = logging.getLogger(__name__)
+# As many changes at once as the loop makes at the least (loop.workers).
+RELEASE_THREADS = 3
 
 
 def plan(
@@ -83,8 +86,10 @@ def release(config: Config, run: Runner, stop: threading.Event) -> int:
         policy = Policy(c.resume_count, 0.0, c.resume_count_max)
         decisions, more = plan(service, targets, records, policy)
         problems += more
-        actor = Actor(c, run, stop)
-        outcomes = [(d, actor.carry_out(d)) for d in decisions]
+        # The loop's own way of carrying them out: together, the tables' records in batches.
+        with ThreadPoolExecutor(RELEASE_THREADS, thread_name_prefix="release") as pool:
+            futures = Actor(c, run, stop).submit(decisions, pool)
+            outcomes = [(d, f.result()) for d, f in zip(decisions, futures, strict=True)]
     except Interrupted:
         log.error("release: shutdown requested before it finished; run it again")
         return 1

@@ -1,4 +1,5 @@
-"""Parsing what the CLI prints about scalable targets, table tags and service tags."""
+"""Parsing what the CLI prints about scalable targets, table tags and service tags, and what
+the batched tag and untag calls say about each table."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from controller.autoscalers.dynamodb import (
     RECORD_PREFIX,
     Target,
     parse_record,
+    parse_refusals,
     parse_targets,
     split_key,
 )
@@ -154,3 +156,66 @@ def test_service_tag_is_read_from_describe_services() -> None:
     assert parse_service({**doc, "tags": []}).paused_tag is None
     assert parse_service({k: v for k, v in doc.items() if k != "tags"}).paused_tag is None
     assert str(parse_service(doc)).endswith("status=ACTIVE paused-count-tag=3")
+
+
+TABLES = [f"arn:aws:dynamodb:us-east-1:123456789012:table/orders-{n}" for n in range(3)]
+
+
+def refusal(code: str, status: int, message: str = "why") -> dict[str, Any]:
+    return {"StatusCode": status, "ErrorCode": code, "ErrorMessage": message}
+
+
+def test_refusals_are_the_tables_of_the_call_with_their_reasons() -> None:
+    doc = {
+        "FailedResourcesMap": {
+            TABLES[1]: refusal("AccessDeniedException", 403, "not\n authorized"),
+            "arn:aws:dynamodb:us-east-1:123456789012:table/someone-elses": refusal("X", 400),
+        }
+    }
+
+    (only,) = parse_refusals(doc, TABLES, "aws resourcegroupstaggingapi tag-resources").values()
+
+    assert str(only) == (
+        f"`aws resourcegroupstaggingapi tag-resources --resource-arn-list {TABLES[1]}` failed: "
+        "AccessDeniedException: not authorized"
+    )
+    assert not only.retryable
+
+
+@pytest.mark.parametrize(
+    ("code", "status", "retryable"),
+    [
+        ("ThrottlingException", 400, True),
+        ("InternalServiceException", 404, True),  # AWS: safe to retry
+        ("LimitExceededException", 400, True),  # DynamoDB's five tag calls a second
+        ("SomethingNew", 503, True),
+        ("SomethingNew", 429, True),
+        ("AccessDeniedException", 403, False),
+        ("ResourceNotFoundException", 400, False),
+        ("InvalidParameterException", 400, False),
+    ],
+)
+def test_a_refusal_that_time_may_clear_is_retryable(
+    code: str, status: int, retryable: bool
+) -> None:
+    doc = {"FailedResourcesMap": {TABLES[0]: refusal(code, status)}}
+
+    assert parse_refusals(doc, TABLES, "aws x")[TABLES[0]].retryable is retryable
+
+
+@pytest.mark.parametrize("answer", [{}, {"FailedResourcesMap": None}, {"FailedResourcesMap": {}}])
+def test_no_map_or_an_empty_one_is_no_refusal(answer: dict[str, Any]) -> None:
+    assert parse_refusals(answer, TABLES, "aws x") == {}
+
+
+def test_a_map_that_is_not_an_object_is_unexpected_output() -> None:
+    with pytest.raises(UnexpectedOutput, match="FailedResourcesMap is a JSON array"):
+        parse_refusals({"FailedResourcesMap": [TABLES[0]]}, TABLES, "aws x")
+
+
+def test_an_entry_without_a_readable_reason_is_still_a_refusal() -> None:
+    doc = {"FailedResourcesMap": {TABLES[2]: "garbage"}}
+
+    refused = parse_refusals(doc, TABLES, "aws x")[TABLES[2]]
+
+    assert (refused.code, refused.message) == ("UnknownError", "(no message)")

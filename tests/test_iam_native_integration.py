@@ -32,9 +32,11 @@ def test_native_policy_is_enough_and_a_denied_record_still_suspends(
 ) -> None:
     policy = json.loads(POLICY.read_text())
     controller = enforced.user("controller", as_moto_checks(policy, plus=[EMR_QUERY]))
+    # The records are written through the Tagging API, which AWS checks first (and then
+    # dynamodb:TagResource on each table, which moto does not check).
     no_tagging = enforced.user(
         "controller-no-tagging",
-        as_moto_checks(policy, without="dynamodb:TagResource", plus=[EMR_QUERY]),
+        as_moto_checks(policy, without="tag:TagResources", plus=[EMR_QUERY]),
     )
     world = World(enforced.server.url, credentials=enforced.admin)
     world.autoscale_table("orders-eu", indexes=("by-date",))
@@ -81,7 +83,7 @@ def test_native_policy_is_enough_and_a_denied_record_still_suspends(
     assert all(flags == set(SUSPENDED_FLAGS) for flags in world.suspended().values())
     error = next(line for line in denied.stderr.splitlines() if "could not record" in line)
     assert " ERROR " in error and "AccessDenied" in error
-    assert "add dynamodb:TagResource" in error
+    assert "add tag:TagResources and tag:UntagResources, and dynamodb:TagResource" in error
     assert "will NOT resume the auto scaling of this table" in error
     assert "table/orders-eu/index/by-date WriteCapacityUnits" in error
     assert "without a record (AccessDenied)" in denied.stderr

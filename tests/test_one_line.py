@@ -50,7 +50,8 @@ OPERATIONS = [
     "ecs tag-resource",
     "application-autoscaling describe-scalable-targets",
     "application-autoscaling register-scalable-target",
-    "dynamodb tag-resource",
+    "resourcegroupstaggingapi tag-resources",
+    "resourcegroupstaggingapi untag-resources",
 ]
 CONFIG = Config(
     emr_prefix="backup-",

@@ -229,7 +229,9 @@ def test_a_service_pause_goes_ahead_when_its_record_cannot_be_written(
 def test_a_table_is_suspended_when_its_record_cannot_be_written(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    runner = Recorder("dynamodb tag-resource", "AccessDeniedException", "no dynamodb:TagResource")
+    runner = Recorder(
+        "resourcegroupstaggingapi tag-resources", "AccessDeniedException", "no tag:TagResources"
+    )
     target = Target("table/orders", "dynamodb:table:ReadCapacityUnits", frozenset(), "arn:t")
     pause = Decision(
         Verb.PAUSE,
@@ -244,12 +246,12 @@ def test_a_table_is_suspended_when_its_record_cannot_be_written(
     outcome = actor(runner).carry_out(pause)
 
     assert runner.calls == [
-        "dynamodb tag-resource",
+        "resourcegroupstaggingapi tag-resources",
         "application-autoscaling register-scalable-target",
     ]
     assert outcome.status is Status.DONE
     (error,) = [r.getMessage() for r in caplog.records if r.levelname == "ERROR"]
-    assert "add dynamodb:TagResource" in error
+    assert "add tag:TagResources and tag:UntagResources, and dynamodb:TagResource" in error
     assert "will NOT resume the auto scaling of this table" in error
     assert "table/orders ReadCapacityUnits (DynamicScalingInSuspended/" in error
 

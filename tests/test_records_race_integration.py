@@ -99,7 +99,7 @@ def test_a_slow_untag_during_a_resume_leaves_no_table_suspended(stack: Stack, ta
     assert world.age_records(table=table) == 2, "the backup ran for an hour"
     world.terminate_cluster(first)
 
-    a, release = slow_untag(stack, "dynamodb untag-resource")
+    a, release = slow_untag(stack, "resourcegroupstaggingapi untag-resources")
     assert all(not flags for flags in world.suspended().values()), "A resumed, then waits"
     second = world.start_cluster(f"{PREFIX}2")
     b = other_controller(stack)

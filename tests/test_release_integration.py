@@ -13,8 +13,8 @@ MUTATING = {
     "ecs update-service",
     "ecs tag-resource",
     "ecs untag-resource",
-    "dynamodb tag-resource",
-    "dynamodb untag-resource",
+    "resourcegroupstaggingapi tag-resources",
+    "resourcegroupstaggingapi untag-resources",
     "application-autoscaling register-scalable-target",
 }
 
@@ -111,6 +111,7 @@ def test_release_in_native_mode_only(stack: Stack) -> None:
         del stack.env[name]
     stack.env["DYNAMODB_TABLE_PREFIX"] = "orders-"
     stack.world.autoscale_table("orders-eu")
+    stack.world.autoscale_table("orders-us")
     stack.world.start_cluster(f"{PREFIX}1")
     assert stack.run("--once").returncode == 0
     every = " ".join(sorted(ALL))
@@ -120,12 +121,19 @@ def test_release_in_native_mode_only(stack: Stack) -> None:
         "table:read",
         "table:write",
     ]
+    stack.fake_aws()
 
     released = stack.run("--release")
 
     assert released.returncode == 0, released.stderr
     assert all(not flags for flags in stack.world.suspended().values())
     assert stack.world.table_tags("orders-eu") == {}
+    assert stack.world.table_tags("orders-us") == {}
+    # The loop's own way: the records of both tables removed in one call, after the scaling.
+    assert mutations(stack) == [
+        *["application-autoscaling register-scalable-target"] * 4,
+        "resourcegroupstaggingapi untag-resources",
+    ]
     assert stack.run("--release").stderr.count("nothing to release") == 1
 
 

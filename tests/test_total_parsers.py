@@ -2,7 +2,9 @@
 UnexpectedOutput out, never another exception.
 
 Covers the ECS service (describe-services, update-service), the Application Auto Scaling
-targets, the table tags, and the runner's own JSON decoding (deep nesting, huge numbers).
+targets, the table tags (read one table at a time or in batches, and the answers of the
+batched tag and untag calls), and the runner's own JSON decoding (deep nesting, huge
+numbers).
 The EMR and other bulk-reader sources have their own property tests next to their parsers.
 """
 
@@ -80,6 +82,26 @@ TABLE_TAGS = {
     ]
 }
 
+TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
+OTHER_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/orders-eu"
+# tag-resources and untag-resources as moto answers when it refuses a resource (its FailureInfo
+# has AWS's fields), and get-resources of two tables, one with a record.
+TAGGING_REFUSED = {
+    "FailedResourcesMap": {
+        TABLE_ARN: {
+            "StatusCode": 404,
+            "ErrorCode": "InternalServiceException",
+            "ErrorMessage": "Service not yet supported",
+        }
+    }
+}
+GET_RESOURCES = {
+    "ResourceTagMappingList": [
+        {"ResourceARN": TABLE_ARN, "Tags": TABLE_TAGS["Tags"]},
+        {"ResourceARN": OTHER_ARN, "Tags": [{"Key": "team", "Value": "data"}]},
+    ]
+}
+
 json_objects = st.dictionaries(st.text(max_size=12), any_json, max_size=4)
 PROPERTY = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -123,12 +145,29 @@ def table_tags(doc: Any) -> None:
     )
 
 
+def tag_tables(doc: Any) -> None:
+    record = {f"{dynamodb.RECORD_PREFIX}6930c2a14f0e:table:read": dynamodb.ALL}
+    dynamodb.tag_tables(Answer(doc), "us-east-1", [TABLE_ARN, OTHER_ARN], record)
+
+
+def untag_tables(doc: Any) -> None:
+    dynamodb.untag_tables(Answer(doc), "us-east-1", [TABLE_ARN, OTHER_ARN], ["k"])
+
+
+def get_resources(doc: Any) -> None:
+    dynamodb.read_records(Answer(doc), "us-east-1", [TABLE_ARN, OTHER_ARN])
+
+
 PARSERS = {
     "describe-services": (describe_service, DESCRIBE_SERVICES),
     "describe-services, missing": (describe_service, MISSING_SERVICE),
     "update-service": (update_service, UPDATE_SERVICE),
     "describe-scalable-targets": (scalable_targets, SCALABLE_TARGETS),
     "list-tags-of-resource": (table_tags, TABLE_TAGS),
+    "tag-resources": (tag_tables, TAGGING_REFUSED),
+    "untag-resources": (untag_tables, TAGGING_REFUSED),
+    "tag-resources, none refused": (tag_tables, {"FailedResourcesMap": {}}),
+    "get-resources": (get_resources, GET_RESOURCES),
 }
 
 
@@ -190,6 +229,19 @@ def test_any_scalable_target_is_a_target_or_unexpected_output(entry: Any, state:
     real = SCALABLE_TARGETS["ScalableTargets"][0]
     total(lambda: scalable_targets({"ScalableTargets": [entry]}))
     total(lambda: scalable_targets({"ScalableTargets": [{**real, "SuspendedState": state}]}))
+
+
+@PROPERTY
+@given(info=any_json, other=any_json)
+def test_any_failure_entry_of_a_table_is_its_refusal_never_its_success(
+    info: Any, other: Any
+) -> None:
+    doc = {"FailedResourcesMap": {TABLE_ARN: info, "arn:aws:ecs:us-east-1:1:service/c/s": other}}
+
+    refused = dynamodb.parse_refusals(doc, [TABLE_ARN, OTHER_ARN], "aws tag-resources")
+
+    assert list(refused) == [TABLE_ARN], "refused whatever the entry holds; others skipped"
+    str(refused[TABLE_ARN])  # printable for the log line
 
 
 # --- what the ECS parser refuses, and what it still reads ------------------------------------

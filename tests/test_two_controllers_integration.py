@@ -26,9 +26,10 @@ from tests.support.moto import PREFIX
 CHANGES = 8
 ORIGINAL = 3
 SCHEDULED = "ScheduledScalingSuspended"
-# Short calls make a short settle time (Config.record_settle), so that the records of the
-# last pauses are removed within the test.
-SETTINGS = {"CALL_TIMEOUT": "5", "CALL_ATTEMPTS": "1"}
+# Short calls make a short settle time (Config.record_settle, 30 s here), so that the records
+# of the last pauses are removed within the test; not so short that a CLI call on a loaded
+# machine (several seconds) times out.
+SETTINGS = {"CALL_TIMEOUT": "10", "CALL_ATTEMPTS": "1"}
 
 
 def ticks(loops: list[Loop]) -> int:
@@ -47,7 +48,7 @@ def wait_ticks(loops: list[Loop], more: int, each: bool = False, timeout: float 
     raise AssertionError("the loops stopped ticking:\n" + "\n".join(loop.output for loop in loops))
 
 
-def wait_until(done: Callable[[], bool], loops: list[Loop], timeout: float = 180) -> None:
+def wait_until(done: Callable[[], bool], loops: list[Loop], timeout: float = 400) -> None:
     deadline = time.monotonic() + timeout
     while not done():
         if time.monotonic() > deadline:

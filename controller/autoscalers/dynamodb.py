@@ -14,17 +14,28 @@ was already on before the pause is not in it and stays on. Each pause writes key
 by a second controller in the same window keeps its own (docs/reliability.md). Keys without a
 pause id (`...:suspended:table:read`) are what version 1.0 wrote: read, resumed from and
 removed, never written.
+
+The records are read (get-resources, 100 tables a call), written and removed (tag-resources,
+untag-resources, 20 tables a call) through the Resource Groups Tagging API: a pause or resume
+of many tables costs one call per scalable target and a handful more (controller/act.py).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from controller import records
-from controller.aws import JsonDict, Runner, UnexpectedOutput, shown_value
+from controller.aws import (
+    RETRYABLE_CODES,
+    AwsError,
+    JsonDict,
+    Runner,
+    UnexpectedOutput,
+    shown_value,
+)
 
 FLAGS = ("DynamicScalingInSuspended", "DynamicScalingOutSuspended", "ScheduledScalingSuspended")
 ALL = frozenset(FLAGS)
@@ -232,15 +243,80 @@ def read_records(
     return records
 
 
-def write_record(run: Runner, table_arn: str, region: str, record: Record) -> None:
-    tags = [{"Key": key, "Value": " ".join(sorted(flags))} for key, flags in record.items()]
-    args = ["dynamodb", "tag-resource", "--resource-arn", table_arn, "--region", region]
-    run([*args, "--tags", json.dumps(tags)], mutating=True)
+# The most resources one tag-resources or untag-resources call takes.
+ARNS_PER_CHANGE = 20
+TAG = "aws resourcegroupstaggingapi tag-resources"
+UNTAG = "aws resourcegroupstaggingapi untag-resources"
+# A table's refusal within a call that time may clear, besides the runner's retryable codes:
+# the Tagging API's own fault (AWS says to retry it), and DynamoDB's limits on tagging (five
+# TagResource calls a second per account, where one call here asks for twenty).
+_PASSING = frozenset(
+    {"InternalServiceException", "LimitExceededException", "ConcurrentModificationException"}
+)
 
 
-def forget_record(run: Runner, table_arn: str, region: str, keys: Iterable[str]) -> None:
-    args = ["dynamodb", "untag-resource", "--resource-arn", table_arn, "--region", region]
-    run([*args, "--tag-keys", *keys], mutating=True)
+def tag_tables(
+    run: Runner, region: str, arns: Sequence[str], record: Record
+) -> dict[str, AwsError]:
+    """Write the same record on each of the tables (at most ARNS_PER_CHANGE) in one call: the
+    tables that refused it, with why."""
+    _within_one_call(arns)
+    tags = {key: " ".join(sorted(flags)) for key, flags in sorted(record.items())}
+    args = ["resourcegroupstaggingapi", "tag-resources", "--region", region]
+    args += ["--resource-arn-list", *arns, "--tags", json.dumps(tags)]
+    return parse_refusals(run(args, mutating=True), arns, TAG)
+
+
+def untag_tables(
+    run: Runner, region: str, arns: Sequence[str], keys: Iterable[str]
+) -> dict[str, AwsError]:
+    """Remove the same record keys from each of the tables (at most ARNS_PER_CHANGE) in one
+    call: the tables that refused, with why."""
+    _within_one_call(arns)
+    args = ["resourcegroupstaggingapi", "untag-resources", "--region", region]
+    args += ["--resource-arn-list", *arns, "--tag-keys", *keys]
+    return parse_refusals(run(args, mutating=True), arns, UNTAG)
+
+
+def _within_one_call(arns: Sequence[str]) -> None:
+    if not 0 < len(arns) <= ARNS_PER_CHANGE:
+        raise ValueError(f"{len(arns)} tables for one call; it takes 1 to {ARNS_PER_CHANGE}")
+
+
+def parse_refusals(doc: JsonDict, arns: Collection[str], command: str) -> dict[str, AwsError]:
+    """The tables among `arns` that a tag-resources or untag-resources call refused, from its
+    FailedResourcesMap (by ARN), each as the error of a call for that table alone.
+
+    Total: any JSON gives the refusals or UnexpectedOutput. No map at all is no refusal (AWS
+    may leave an empty one out). An entry for one of the tables is a refusal whatever else it
+    holds: a reason that cannot be read does not make the table tagged. Entries for other
+    resources are skipped.
+    """
+    failed = doc.get("FailedResourcesMap")
+    if failed is None:
+        return {}
+    if not isinstance(failed, dict):
+        raise UnexpectedOutput(
+            command, f"FailedResourcesMap is {shown_value(failed)}, not an object"
+        )
+    return {
+        arn: _refusal(failed[arn], f"{command} --resource-arn-list {arn}")
+        for arn in arns
+        if arn in failed
+    }
+
+
+def _refusal(info: object, command: str) -> AwsError:
+    fields = info if isinstance(info, dict) else {}
+    code = fields.get("ErrorCode")
+    code = code if isinstance(code, str) and code.strip() else "UnknownError"
+    message = fields.get("ErrorMessage")
+    message = " ".join(message.split()) if isinstance(message, str) else "(no message)"
+    status = fields.get("StatusCode")
+    status = status if isinstance(status, int) and not isinstance(status, bool) else 0
+    # As the runner judges a whole call (aws.classify): throttling and the service's faults pass.
+    retryable = code in RETRYABLE_CODES or code in _PASSING or status == 429 or status >= 500
+    return AwsError(command, code, message, retryable)
 
 
 def set_suspended(run: Runner, target: Target, region: str, suspended: frozenset[str]) -> None:

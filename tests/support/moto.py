@@ -206,12 +206,13 @@ class World:
         controller then counts them settled and removes them once it resumes. Only while no
         pause is under way, as time passing only then makes a record settle. Returns how
         many records were aged."""
-        hour_ago = f"{int(time.time()) - 3600:08x}"
 
         def older(key: str, prefix: str) -> str | None:
             rest = key[len(prefix) :]
             if not key.startswith(prefix) or not re.fullmatch(r"[0-9a-f]{12}(:.*)?", rest):
                 return None
+            # The pause's own time an hour back: the records of one pause keep one id.
+            hour_ago = f"{(int(rest[:8], 16) - 3600) & 0xFFFFFFFF:08x}"
             return f"{prefix}{hour_ago}{rest[8:]}"
 
         aged = 0

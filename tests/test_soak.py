@@ -107,8 +107,11 @@ def test_soak_random_clusters_against_the_loop(
     code, _ = loop.terminate(signal.SIGTERM)
     assert code == 0, loop.output
     assert processes_using(marker) == [], "the loop left a process behind"
+    # A tick longer than its 0.2 s interval is said (and right); anything else is a problem.
     problems = [
-        line for line in loop.output.splitlines() if " ERROR " in line or " WARNING " in line
+        line
+        for line in loop.output.splitlines()
+        if (" ERROR " in line or " WARNING " in line) and "longer than POLL_INTERVAL" not in line
     ]
     assert problems == [], "a healthy moto gave errors:\n" + "\n".join(problems)
 

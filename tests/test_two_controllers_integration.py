@@ -80,7 +80,7 @@ def churn(stack: Stack, loops: list[Loop], seed: int) -> None:
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("seed", [1, 2, 3])
+@pytest.mark.parametrize("seed", [1, 2])
 def test_two_loops_on_one_service_restore_the_original_count(
     stack: Stack, loops: list[Loop], seed: int
 ) -> None:
@@ -100,7 +100,7 @@ def test_two_loops_on_one_service_restore_the_original_count(
 
 
 @pytest.mark.timeout(600)
-@pytest.mark.parametrize("seed", [1, 2])
+@pytest.mark.parametrize("seed", [3])
 def test_two_loops_on_one_table_leave_it_as_it_was(
     stack: Stack, loops: list[Loop], seed: int
 ) -> None:

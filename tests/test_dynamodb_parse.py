@@ -11,9 +11,9 @@ from controller.autoscalers.dynamodb import (
     ALL,
     RECORD_PREFIX,
     Target,
-    parse_record,
     parse_refusals,
     parse_targets,
+    record_of,
     split_key,
 )
 from controller.autoscalers.ecs import PAUSED_COUNT_TAG, parse_service
@@ -134,7 +134,7 @@ def test_record_keeps_only_the_controllers_tags_and_known_flags() -> None:
         ]
     }
 
-    assert parse_record(doc, "aws dynamodb list-tags-of-resource") == {
+    assert record_of(doc["Tags"], "aws dynamodb list-tags-of-resource") == {
         f"{RECORD_PREFIX}table:read": ALL,
         f"{RECORD_PREFIX}table:write": frozenset({"DynamicScalingInSuspended"}),
     }

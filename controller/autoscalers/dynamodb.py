@@ -193,11 +193,6 @@ def record_of(tags: object, command: str) -> dict[str, frozenset[str]]:
     return record
 
 
-def parse_record(doc: JsonDict, command: str) -> dict[str, frozenset[str]]:
-    """The record tags of one table, as `dynamodb list-tags-of-resource` prints them."""
-    return record_of(doc.get("Tags"), command)
-
-
 def parse_records(
     doc: JsonDict, tables: Collection[str], command: str
 ) -> dict[str, dict[str, frozenset[str]]]:
@@ -217,11 +212,6 @@ def parse_records(
         if arn in records and isinstance(item, dict):
             records[arn] = record_of(item.get("Tags"), command)
     return records
-
-
-def read_record(run: Runner, table_arn: str, region: str) -> dict[str, frozenset[str]]:
-    args = ["dynamodb", "list-tags-of-resource", "--resource-arn", table_arn, "--region", region]
-    return parse_record(run(args), " ".join(["aws", *args]))
 
 
 # The most ARNs one get-resources call takes.

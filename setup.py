@@ -13,8 +13,8 @@ setup(
     name="dynamodb-autoscaler-control",
     version=VERSION,
     description=(
-        "Pause a DynamoDB throughput autoscaler while EMR backup clusters run, "
-        "and resume it afterwards."
+        "Pause DynamoDB throughput automation while a backup of the tables runs "
+        "(EMR, Glue, EMR on EKS, EMR Serverless), and resume it afterwards."
     ),
     long_description=(HERE / "README.md").read_text(),
     long_description_content_type="text/markdown",

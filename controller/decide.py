@@ -228,7 +228,7 @@ def decide(seen: Observed, policy: Policy = Policy()) -> Plan:
         waiting = [d for d in decisions if d.verb is Verb.RESUME]
         if waiting:
             decisions = [d for d in decisions if d.verb is not Verb.RESUME]
-            reason = f"resume pending: no backup cluster for {quiet:.0f}s of "
+            reason = f"resume pending: no backup for {quiet:.0f}s of "
             decisions.append(Decision(Verb.HOLD, f"{reason}{policy.resume_delay:g}s"))
     return Plan(tuple(decisions))
 
@@ -254,7 +254,7 @@ def _service(seen: Observed, service: Service, active: bool, policy: Policy) -> 
     settled = tuple(sorted(k for k in records if (arn, k) in seen.settled))
     if active:
         if service.desired == 0:
-            return Decision(Verb.HOLD, "backup cluster active, already paused")
+            return Decision(Verb.HOLD, "backup active, already paused")
         # Always a record of its own, even with one there: that one may be a record a
         # resume is about to remove, having read it (two controllers, docs/reliability.md).
         record = RecordPausedCount(arn, record_key(seen.pause_id), service.desired)
@@ -268,7 +268,7 @@ def _service(seen: Observed, service: Service, active: bool, policy: Policy) -> 
                 f"will go to RESUME_COUNT={resume_count}; raise RESUME_COUNT_MAX to keep it"
             )
         steps = (record, SetDesiredCount(0))
-        return Decision(Verb.PAUSE, "backup cluster active", change, steps, alarm=alarm)
+        return Decision(Verb.PAUSE, "backup active", change, steps, alarm=alarm)
     if service.desired == 0:
         counts = {recorded_count(v, policy.resume_count_max) for v in records.values()}
         # Every record of one service holds the count it had before the pauses; should they
@@ -276,7 +276,7 @@ def _service(seen: Observed, service: Service, active: bool, policy: Policy) -> 
         recorded = max((c for c in counts if c is not None), default=None)
         count = recorded or resume_count
         forget = (ForgetPausedCount(arn, settled),) if settled else ()
-        reason = "no backup cluster active"
+        reason = "no backup active"
         alarm = ""
         if recorded:
             reason += ", restoring the count recorded at pause"
@@ -299,12 +299,12 @@ def _service(seen: Observed, service: Service, active: bool, policy: Policy) -> 
         # Running and a record seen long enough: the controller stopped between scaling up
         # and untagging, a resume left it to settle, or a person scaled the service up by hand.
         change = f"remove the stale paused-count record ({service.paused_tag})"
-        reason = "no backup cluster active, already running"
+        reason = "no backup active, already running"
         return Decision(Verb.TIDY, reason, change, (ForgetPausedCount(arn, settled),))
     if records:
-        reason = "no backup cluster active, already running; a recent record waits to settle"
+        reason = "no backup active, already running; a recent record waits to settle"
         return Decision(Verb.HOLD, reason)
-    return Decision(Verb.HOLD, "no backup cluster active, already running")
+    return Decision(Verb.HOLD, "no backup active, already running")
 
 
 def _quoted(value: str, limit: int = 40) -> str:
@@ -329,7 +329,7 @@ def _tables(seen: Observed, targets: Sequence[Target], active: bool) -> list[Dec
         return decisions
     suspended = sum(1 for t in targets if t.suspended)
     state = f"{len(targets)} scalable targets, {suspended} suspended"
-    when = "backup cluster active" if active else "no backup cluster active"
+    when = "backup active" if active else "no backup active"
     return [Decision(Verb.HOLD, f"{when}, {state}")]
 
 
@@ -345,7 +345,7 @@ def _pause_table(table: str, targets: Sequence[Target], pause_id: str) -> Decisi
         *(SetSuspended(t, ALL) for t in todo),
     )
     change = f"table {table}, {len(todo)} of {len(targets)} scalable targets"
-    return Decision(Verb.PAUSE, "backup cluster active", change, steps)
+    return Decision(Verb.PAUSE, "backup active", change, steps)
 
 
 def _resume_table(
@@ -373,7 +373,7 @@ def _resume_table(
     if todo:
         steps: tuple[Step, ...] = (*(SetSuspended(t, state) for t, state in todo), *forget)
         change = f"table {table}, {len(todo)} of {len(targets)} scalable targets"
-        return Decision(Verb.RESUME, "no backup cluster active", change, steps)
+        return Decision(Verb.RESUME, "no backup active", change, steps)
     if forget:
         change = f"remove the stale record of table {table}"
         return Decision(Verb.TIDY, "nothing it names is suspended", change, forget)

@@ -242,7 +242,7 @@ def test_a_resume_removes_the_records_of_20_tables_a_call_after_their_scaling() 
 def test_the_service_and_the_tables_together() -> None:
     service = Decision(
         Verb.PAUSE,
-        "backup cluster active",
+        "backup active",
         "desired 2 -> 0",
         (RecordPausedCount("arn:svc", "k", 2), SetDesiredCount(0)),
     )

@@ -154,7 +154,7 @@ def test_restored_count_is_said() -> None:
     (decision,) = decide(seen((), service=service(0, "3"))).decisions
 
     assert decision.describe() == (
-        "resume: desired 0 -> 3 (no backup cluster active, restoring the count recorded at pause)"
+        "resume: desired 0 -> 3 (no backup active, restoring the count recorded at pause)"
     )
 
 
@@ -265,7 +265,7 @@ def test_unreadable_record_of_a_table_with_nothing_suspended_is_no_fault() -> No
 
     assert not plan.fault
     assert (
-        plan.describe() == "no change (no backup cluster active, 1 scalable targets, 0 suspended)"
+        plan.describe() == "no change (no backup active, 1 scalable targets, 0 suspended)"
     )
 
 
@@ -285,7 +285,7 @@ def test_everything_suspended_during_a_backup_is_no_change() -> None:
     plan = decide(seen(BACKUP, targets=targets))
 
     assert steps(plan) == []
-    assert plan.describe() == "no change (backup cluster active, 4 scalable targets, 4 suspended)"
+    assert plan.describe() == "no change (backup active, 4 scalable targets, 4 suspended)"
 
 
 def test_a_record_not_yet_settled_is_resumed_from_but_kept() -> None:
@@ -378,7 +378,7 @@ def test_resume_waits_for_the_delay_and_says_so() -> None:
 
     assert steps(waiting) == []
     assert not waiting.fault
-    assert waiting.describe() == "no change (resume pending: no backup cluster for 12s of 300s)"
+    assert waiting.describe() == "no change (resume pending: no backup for 12s of 300s)"
     assert steps(due) == [SetDesiredCount(3), ForgetPausedCount(ARN, (KEY,))]
 
 
@@ -396,7 +396,7 @@ def test_delay_holds_table_resumes_too_but_not_tidying() -> None:
 
     assert [d.verb for d in plan.decisions] == [Verb.TIDY, Verb.HOLD]
     assert steps(plan) == [ForgetPausedCount(ARN, (KEY,))]
-    assert "resume pending: no backup cluster for 5s of 300s" in plan.describe()
+    assert "resume pending: no backup for 5s of 300s" in plan.describe()
 
 
 # --- killed after any step, started again ----------------------------------------------------
@@ -485,12 +485,12 @@ def test_killed_during_resume_then_restarted(killed_after: int) -> None:
 def test_describe_joins_decisions() -> None:
     plan = Plan(
         (
-            Decision(Verb.PAUSE, "backup cluster active", "desired 2 -> 0", (SetDesiredCount(0),)),
-            Decision(Verb.HOLD, "backup cluster active, 0 scalable targets, 0 suspended"),
+            Decision(Verb.PAUSE, "backup active", "desired 2 -> 0", (SetDesiredCount(0),)),
+            Decision(Verb.HOLD, "backup active, 0 scalable targets, 0 suspended"),
         )
     )
 
     assert plan.describe("dry run, not applied") == (
-        "pause: desired 2 -> 0 (backup cluster active; dry run, not applied); "
-        "no change (backup cluster active, 0 scalable targets, 0 suspended)"
+        "pause: desired 2 -> 0 (backup active; dry run, not applied); "
+        "no change (backup active, 0 scalable targets, 0 suspended)"
     )

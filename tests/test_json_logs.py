@@ -44,7 +44,7 @@ def test_every_line_is_a_json_object_with_the_ticks_fields(stack: Stack) -> None
         {
             "verb": "pause",
             "change": "desired 2 -> 0",
-            "reason": "backup cluster active",
+            "reason": "backup active",
             "outcome": "done",
         }
     ]

@@ -628,7 +628,7 @@ TRIGGERS = "docs/triggers.md"
 PAUSE_LINE = (
     "2026-11-23T16:43:37.245Z NOTICE  backups: EMR cluster dynamodb-backup-2026-11-23 "
     "(j-JX1ZZ6JKKGQ5F, WAITING) | service autoscaling/dynamodb-autoscaler: desired=3 running=3 "
-    "pending=0 status=ACTIVE | action: pause: desired 3 -> 0 (backup cluster active)"
+    "pending=0 status=ACTIVE | action: pause: desired 3 -> 0 (backup active)"
 )
 SERVICE_AT_0 = (
     "service autoscaling/dynamodb-autoscaler: desired=0 running=0 pending=0 status=ACTIVE "
@@ -642,20 +642,20 @@ EXAMPLES = [
         HOW,
         "2026-11-23T16:43:34.534Z INFO    backups: none active | service autoscaling/"
         "dynamodb-autoscaler: desired=3 running=3 pending=0 status=ACTIVE | action: no change "
-        "(no backup cluster active, already running)",
+        "(no backup active, already running)",
         around_a_backup,
     ),
     Example(HOW, PAUSE_LINE, around_a_backup),
     Example(
         HOW,
         f"2026-11-23T16:44:37.912Z INFO    backups: none active | {SERVICE_AT_0} | action: no "
-        "change (resume pending: no backup cluster for 60s of 300s)",
+        "change (resume pending: no backup for 60s of 300s)",
         around_a_backup,
     ),
     Example(
         HOW,
         f"2026-11-23T16:48:39.077Z NOTICE  backups: none active | {SERVICE_AT_0} | action: resume: "
-        "desired 0 -> 3 (no backup cluster active, restoring the count recorded at pause)",
+        "desired 0 -> 3 (no backup active, restoring the count recorded at pause)",
         around_a_backup,
     ),
     Example(
@@ -680,7 +680,7 @@ EXAMPLES = [
         HOW, "backups: none seen | unknown sources: Glue (query failed) | ...", glue_unreadable
     ),
     Example(HOW, "pause: desired 3 -> 0 FAILED: ...", update_denied),
-    Example(HOW, "no change (resume pending: no backup cluster for 60s of 300s)", around_a_backup),
+    Example(HOW, "no change (resume pending: no backup for 60s of 300s)", around_a_backup),
     Example(
         HOW,
         "2026-12-02T14:05:21.310Z NOTICE  pause in progress: 37 of 200 done, 10s so far",
@@ -707,11 +707,11 @@ EXAMPLES = [
     Example(
         TROUBLE,
         "backups: EMR cluster dynamodb-backup-2026-11-23 (j-..., WAITING) | ... | action: no "
-        "change (backup cluster active, already paused)",
+        "change (backup active, already paused)",
         already_paused,
     ),
     Example(
-        TROUBLE, "no change (resume pending: no backup cluster for 60s of 300s)", around_a_backup
+        TROUBLE, "no change (resume pending: no backup for 60s of 300s)", around_a_backup
     ),
     Example(
         TROUBLE,
@@ -722,7 +722,7 @@ EXAMPLES = [
     Example(TROUBLE, "EMR query failed: ...", emr_unreadable),
     Example(
         TROUBLE,
-        "resume: desired 0 -> 3 (no backup cluster active, ...; dry run, not applied)",
+        "resume: desired 0 -> 3 (no backup active, ...; dry run, not applied)",
         dry_run_resume,
     ),
     Example(
@@ -738,7 +738,7 @@ EXAMPLES = [
         "'autoscaling': MISSING",
         service_missing,
     ),
-    Example(TROUBLE, "resume: desired 0 -> 1 (no backup cluster active)", set_to_zero_by_hand),
+    Example(TROUBLE, "resume: desired 0 -> 1 (no backup active)", set_to_zero_by_hand),
     Example(TROUBLE, "recorded count unusable ('three')", unusable_record),
     Example(TROUBLE, "a recent record waits to settle", record_settling),
     Example(

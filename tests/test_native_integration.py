@@ -83,7 +83,7 @@ def test_native_and_ecs_together(stack: Stack) -> None:
     assert stack.desired() == 0
     assert all(flags == ALL for flags in stack.world.suspended().values())
     assert (
-        "pause: desired 2 -> 0 (backup cluster active); pause: table orders-eu, 4 of 4"
+        "pause: desired 2 -> 0 (backup active); pause: table orders-eu, 4 of 4"
         in pause.stderr
     )
 
@@ -172,7 +172,7 @@ def test_steady_native_ticks_read_the_records_once(stack: Stack, loops: list[Loo
     loop = stack.start("--interval", "0.3")
     loops.append(loop)
 
-    loop.wait_for("no backup cluster active, 2 scalable targets, 1 suspended", count=3)
+    loop.wait_for("no backup active, 2 scalable targets, 1 suspended", count=3)
     assert loop.terminate()[0] == 0
 
     operations = stack.operations()

@@ -54,7 +54,7 @@ def test_a_pause_goes_ahead_when_the_tag_is_refused_and_resumes_to_resume_count(
     assert message in error, error
     assert fix in error, error
     assert "the resume will set the desired count to RESUME_COUNT=3, not to the 2" in error
-    assert "pause: desired 2 -> 0 (backup cluster active; without a record" in paused.stderr
+    assert "pause: desired 2 -> 0 (backup active; without a record" in paused.stderr
     assert stack.operations().index("ecs tag-resource") < stack.operations().index(
         "ecs update-service"
     ), "the record is still tried first"

@@ -117,7 +117,7 @@ def test_a_slow_untag_during_a_resume_leaves_no_table_suspended(stack: Stack, ta
     assert resume.returncode == 0, resume.stderr
     assert all(not flags for flags in world.suspended().values()), resume.stderr
     assert world.table_tags(table) == {}
-    assert "no change (no backup cluster active, 2 scalable targets, 0 suspended)" in (
+    assert "no change (no backup active, 2 scalable targets, 0 suspended)" in (
         other_controller(stack).stderr
     ), "and stays so"
 

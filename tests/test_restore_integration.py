@@ -31,7 +31,7 @@ def test_count_is_restored_after_the_controller_is_killed_and_restarted(
     # Short calls, so that the record settles within the test (3 x CALL_TIMEOUT).
     second = stack.start("--interval", "0.5", CALL_TIMEOUT="5", CALL_ATTEMPTS="1")
     loops.append(second)
-    second.wait_for("backup cluster active, already paused")
+    second.wait_for("backup active, already paused")
     stack.world.terminate_cluster(cluster_id)
     second.wait_for("resume: desired 0 -> 3")
     assert stack.desired() == 3
@@ -71,7 +71,7 @@ def test_service_set_to_0_by_hand_resumes_to_resume_count(stack: Stack) -> None:
 
     assert result.returncode == 0, result.stderr
     assert stack.desired() == 2
-    assert "resume: desired 0 -> 2 (no backup cluster active)" in result.stderr
+    assert "resume: desired 0 -> 2 (no backup active)" in result.stderr
     assert stack.operations().count("ecs untag-resource") == 0, "there was no record to remove"
 
 

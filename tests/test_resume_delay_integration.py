@@ -18,7 +18,7 @@ def test_short_gap_keeps_the_pause_and_a_long_one_resumes_once(
 
     # The next cluster of the same backup starts while the delay is still running.
     stack.world.terminate_cluster(first)
-    loop.wait_for("resume pending: no backup cluster for")
+    loop.wait_for("resume pending: no backup for")
     second = stack.world.start_cluster(f"{PREFIX}part-2")
     loop.wait_for("part-2")
     assert stack.operations().count("ecs update-service") == 1, loop.output
@@ -27,7 +27,7 @@ def test_short_gap_keeps_the_pause_and_a_long_one_resumes_once(
     # The last cluster ends; after the delay, one resume and then quiet.
     stack.world.terminate_cluster(second)
     loop.wait_for("resume: desired 0 -> 2", timeout=60)
-    loop.wait_for("no backup cluster active, already running", count=3)
+    loop.wait_for("no backup active, already running", count=3)
 
     assert stack.desired() == 2
     assert stack.operations().count("ecs update-service") == 2

@@ -35,7 +35,7 @@ def test_matching_cluster_and_paused_service_changes_nothing(stack: Stack) -> No
 
     assert result.returncode == 0, result.stderr
     assert stack.desired() == 0
-    assert "action: no change (backup cluster active, already paused)" in result.stderr
+    assert "action: no change (backup active, already paused)" in result.stderr
     assert "ecs update-service" not in stack.operations()
 
 
@@ -90,7 +90,7 @@ def test_no_cluster_and_running_service_changes_nothing(stack: Stack) -> None:
 
     assert result.returncode == 0, result.stderr
     assert stack.desired() == 3
-    assert "no change (no backup cluster active, already running)" in result.stderr
+    assert "no change (no backup active, already running)" in result.stderr
     assert sorted(stack.operations()) == ["ecs describe-services", "emr list-clusters"]
 
 
@@ -172,7 +172,7 @@ def test_a_cluster_seen_pauses_while_glue_is_denied_and_stays_paused_after_it(
         f"backups: EMR cluster {PREFIX}nightly ({cluster_id}, WAITING) | "
         "unknown sources: Glue (query failed) |" in line
     )
-    assert line.endswith("| action: pause: desired 2 -> 0 (backup cluster active) | ok=false")
+    assert line.endswith("| action: pause: desired 2 -> 0 (backup active) | ok=false")
 
     # The cluster ends while Glue is still denied: a Glue run could be reading unseen.
     stack.world.terminate_cluster(cluster_id)

@@ -271,7 +271,7 @@ def test_a_glue_run_seen_pauses_while_emr_is_denied(stack: Stack, sources: Sourc
         f"backups: Glue job run {GLUE}orders ({run_id}, STARTING) | "
         "unknown sources: EMR (query failed) |" in result.stderr
     )
-    assert "action: pause: desired 2 -> 0 (backup cluster active) | ok=false" in result.stderr
+    assert "action: pause: desired 2 -> 0 (backup active) | ok=false" in result.stderr
 
 
 def test_a_cluster_older_than_max_backup_age_no_longer_holds_the_pause(stack: Stack) -> None:

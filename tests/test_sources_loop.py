@@ -244,7 +244,7 @@ def test_a_backup_seen_pauses_while_another_source_is_unknown_and_the_tick_still
         "backups: EMR cluster backup-1 (j-0, RUNNING) | unknown sources: Glue (query failed) |"
     )
     assert line.getMessage().endswith(
-        "| action: pause: desired 2 -> 0 (backup cluster active) | ok=false"
+        "| action: pause: desired 2 -> 0 (backup active) | ok=false"
     )
     assert "Glue query failed: " in caplog.text
 

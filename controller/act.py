@@ -221,7 +221,7 @@ class Actor:
                 work.pool.submit(self._feed, work, units, at + 1)
         except Exception as error:
             # A bug, or a pool shut down under us: what was not handed on fails with it, and
-            # the tick fails as a crashed one does (loop.run). Never left waiting.
+            # the tick fails as a crashed one does (loop.until_stopped). Never left waiting.
             for later in units[at:]:
                 for change in later.changes:
                     if not change.handed:

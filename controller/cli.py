@@ -18,7 +18,7 @@ from pathlib import Path
 from controller import PROG, __version__, release, report
 from controller.aws import AwsCli, CliNotRunnable
 from controller.config import Config, ConfigError, UsageError, build_parser, load
-from controller.loop import Controller, run, workers
+from controller.loop import Controller, until_stopped, workers
 from controller.runtime import host, logs, reap, shutdown
 from controller.runtime.heartbeat import Heartbeat
 
@@ -128,7 +128,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             controller = Controller(config, served.counting(aws) if served else aws, pool, stop)
             controller.on_tick = served.after_tick if served else None
             controller.on_crash = served.after_crash if served else None
-            return run(
+            return until_stopped(
                 controller,
                 interval=config.interval,
                 once=config.once,

@@ -312,7 +312,7 @@ def _result(future: Future[T] | None, what: str) -> T | None:
         return None
 
 
-def run(
+def until_stopped(
     controller: Controller,
     *,
     interval: float,

@@ -156,7 +156,7 @@ def _outcome_field(outcome: Outcome) -> str:
 
 
 def held_paused(config: Config, seen: Observed, done: Done) -> dict[str, bool]:
-    """Each target's paused state after the tick's changes, by target (`ecs:CLUSTER/SERVICE`,
+    """Each autoscaler's paused state after the tick's changes, by name (`ecs:CLUSTER/SERVICE`,
     `dynamodb:TABLE`); one that could not be read is left out. Shared by the Prometheus
     gauges and the CloudWatch metrics, so that both say the same."""
     c = config

@@ -264,9 +264,7 @@ def test_unreadable_record_of_a_table_with_nothing_suspended_is_no_fault() -> No
     plan = decide(seen((), targets=(target("table/orders"),), records={}))
 
     assert not plan.fault
-    assert (
-        plan.describe() == "no change (no backup active, 1 scalable targets, 0 suspended)"
-    )
+    assert plan.describe() == "no change (no backup active, 1 scalable targets, 0 suspended)"
 
 
 def test_a_record_naming_nothing_still_suspended_is_tidied() -> None:

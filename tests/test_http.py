@@ -208,7 +208,7 @@ def test_before_the_first_tick_the_breaker_waits_and_the_controller_is_not_healt
     assert (status, text.split(":")[0]) == (503, "unhealthy")
     assert "no successful tick yet" in text
     found = samples(rig.server.port)
-    assert value(found, f"{M}_paused", target=ECS_TARGET) == 0
+    assert value(found, f"{M}_paused", autoscaler=ECS_TARGET) == 0
     assert value(found, f"{M}_ticks_total", outcome="ok") == 0
     assert value(found, f"{M}_last_good_tick_timestamp_seconds") == 0
     assert value(found, f"{M}_backups", kind="EMR cluster") == 0
@@ -218,8 +218,8 @@ def test_the_endpoints_follow_a_pause_and_a_resume(rig: Rig) -> None:
     assert rig.tick()
 
     found = samples(rig.server.port)
-    assert value(found, f"{M}_paused", target=ECS_TARGET) == 1
-    assert value(found, f"{M}_paused", target="circuit-breaker") == 1
+    assert value(found, f"{M}_paused", autoscaler=ECS_TARGET) == 1
+    assert value(found, f"{M}_paused", autoscaler="circuit-breaker") == 1
     assert value(found, f"{M}_changes_total", verb="pause", outcome="done") == 1
     assert value(found, f"{M}_backups", kind="EMR cluster") == 1
     assert value(found, f"{M}_ticks_total", outcome="ok") == 1
@@ -241,8 +241,8 @@ def test_the_endpoints_follow_a_pause_and_a_resume(rig: Rig) -> None:
     assert rig.tick()
 
     found = samples(rig.server.port)
-    assert value(found, f"{M}_paused", target=ECS_TARGET) == 0
-    assert value(found, f"{M}_paused", target="circuit-breaker") == 0
+    assert value(found, f"{M}_paused", autoscaler=ECS_TARGET) == 0
+    assert value(found, f"{M}_paused", autoscaler="circuit-breaker") == 0
     assert value(found, f"{M}_changes_total", verb="resume", outcome="done") == 1
     assert value(found, f"{M}_backups", kind="EMR cluster") == 0
     assert value(found, f"{M}_ticks_total", outcome="ok") == 2

@@ -32,8 +32,8 @@ def test_the_endpoints_follow_a_pause_and_a_resume(stack: Stack, loops: list[Loo
     loop.wait_for("pause: desired 2 -> 0")
     eventually(lambda: get(port, "/healthz")[0] == 200, what="healthy after a tick")
     found = samples(port)
-    assert value(found, f"{M}_paused", target=ECS_TARGET) == 1
-    assert value(found, f"{M}_paused", target="circuit-breaker") == 1
+    assert value(found, f"{M}_paused", autoscaler=ECS_TARGET) == 1
+    assert value(found, f"{M}_paused", autoscaler="circuit-breaker") == 1
     assert value(found, f"{M}_changes_total", verb="pause", outcome="done") == 1
     assert value(found, f"{M}_backups", kind="EMR cluster") == 1
     assert value(found, f"{M}_oldest_backup_age_seconds") > 0, "moto's real creation time"
@@ -47,7 +47,7 @@ def test_the_endpoints_follow_a_pause_and_a_resume(stack: Stack, loops: list[Loo
     loop.wait_for("resume: desired 0 -> 2")
     eventually(lambda: get(port, "/circuit-breaker")[0] == 200, what="the breaker closes")
     found = samples(port)
-    assert value(found, f"{M}_paused", target=ECS_TARGET) == 0
+    assert value(found, f"{M}_paused", autoscaler=ECS_TARGET) == 0
     assert value(found, f"{M}_changes_total", verb="resume", outcome="done") == 1
     assert value(found, f"{M}_backups", kind="EMR cluster") == 0
     assert value(found, f"{M}_oldest_backup_age_seconds") == 0
@@ -81,14 +81,14 @@ def test_circuit_breaker_mode_waits_out_the_resume_delay(stack: Stack, loops: li
 
     eventually(lambda: get(port, "/circuit-breaker")[1].startswith("wait: backup active"))
     assert get(port, "/circuit-breaker")[0] == 503
-    assert value(samples(port), f"{M}_paused", target="circuit-breaker") == 1
+    assert value(samples(port), f"{M}_paused", autoscaler="circuit-breaker") == 1
 
     stack.world.terminate_cluster(backup)
     eventually(lambda: "resume pending" in get(port, "/circuit-breaker")[1], what="pending")
     assert get(port, "/circuit-breaker")[0] == 503
     eventually(lambda: get(port, "/circuit-breaker")[0] == 200, what="the delay passed")
     assert get(port, "/circuit-breaker")[1] == "scale: no backup active\n"
-    assert value(samples(port), f"{M}_paused", target="circuit-breaker") == 0
+    assert value(samples(port), f"{M}_paused", autoscaler="circuit-breaker") == 0
     assert get(port, "/healthz")[0] == 200
 
     code, _ = loop.terminate()
@@ -129,7 +129,7 @@ def test_the_breaker_waits_for_a_backup_seen_and_names_the_source_it_cannot_read
         what="still waiting on Glue",
     )
     found = samples(port)
-    assert value(found, f"{M}_paused", target="circuit-breaker") == 1
+    assert value(found, f"{M}_paused", autoscaler="circuit-breaker") == 1
     assert value(found, f"{M}_ticks_total", outcome="ok") == 0, "every tick failed"
     assert get(port, "/healthz")[0] == 503
 

@@ -35,7 +35,7 @@ from controller.autoscalers.dynamodb import RECORD_PREFIX
 from controller.autoscalers.ecs import PAUSED_COUNT_TAG
 from controller.aws import AwsCli
 from controller.config import Config
-from controller.loop import Controller, run, workers
+from controller.loop import Controller, until_stopped, workers
 from controller.release import release
 from controller.runtime import logs
 from controller.runtime.health import check
@@ -440,7 +440,7 @@ def a_bug() -> list[str]:
         raise ZeroDivisionError("a bug")
 
     with printed() as lines, ThreadPoolExecutor(workers(ECS, 2)) as pool:
-        run(Controller(ECS, crash, pool), interval=60, once=True, stop=threading.Event())
+        until_stopped(Controller(ECS, crash, pool), interval=60, once=True, stop=threading.Event())
     return lines
 
 
@@ -521,7 +521,7 @@ def long_tick() -> list[str]:
             return tick()
 
         controller.tick = counted  # type: ignore[method-assign]
-        run(controller, interval=60, once=False, stop=stop, clock=lambda: next(times))
+        until_stopped(controller, interval=60, once=False, stop=stop, clock=lambda: next(times))
     return lines
 
 
@@ -710,9 +710,7 @@ EXAMPLES = [
         "change (backup active, already paused)",
         already_paused,
     ),
-    Example(
-        TROUBLE, "no change (resume pending: no backup for 60s of 300s)", around_a_backup
-    ),
+    Example(TROUBLE, "no change (resume pending: no backup for 60s of 300s)", around_a_backup),
     Example(
         TROUBLE,
         "backups: none seen | unknown sources: EMR (query failed) | ... | action: no change (EMR "

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from controller.loop import PROGRESS_EVERY, Controller, run
+from controller.loop import PROGRESS_EVERY, Controller, until_stopped
 from tests.support.fake_runner import CONFIG, FakeAws
 
 
@@ -117,7 +117,7 @@ def test_a_tick_longer_than_poll_interval_says_so_once(caplog: pytest.LogCapture
     # A tick of exactly POLL_INTERVAL is not longer (and leaves no time to wait for).
     ticks = Ticks(clock, [75.4, 60.0, 61.0, 1.0], stop)
 
-    status = run(ticks, interval=60, once=False, stop=stop, clock=lambda: clock[0])  # type: ignore[arg-type]
+    status = until_stopped(ticks, interval=60, once=False, stop=stop, clock=lambda: clock[0])  # type: ignore[arg-type]
 
     assert status == 0
     warnings = [r for r in caplog.records if r.levelno == logging.WARNING]

@@ -11,7 +11,7 @@ import pytest
 
 from controller.aws import AwsError, Interrupted
 from controller.config import Config
-from controller.loop import Controller, run
+from controller.loop import Controller, until_stopped
 from tests.support.fake_runner import CONFIG, PAUSED_TAG, FakeAws
 
 
@@ -123,7 +123,8 @@ def test_once_exit_status(pool: Any, clusters: Any, status: int) -> None:
     aws = FakeAws(clusters=clusters, desired=1)
 
     assert (
-        run(Controller(CONFIG, aws, pool), interval=60, once=True, stop=threading.Event()) == status
+        until_stopped(Controller(CONFIG, aws, pool), interval=60, once=True, stop=threading.Event())
+        == status
     )
 
 
@@ -143,12 +144,17 @@ def test_loop_ticks_until_stopped(pool: Any) -> None:
 
     controller.tick = counting_tick  # type: ignore[method-assign]
 
-    assert run(controller, interval=0.01, once=False, stop=stop) == 0
+    assert until_stopped(controller, interval=0.01, once=False, stop=stop) == 0
     assert ticks == 3
 
 
 def test_interrupted_tick_exits_0(pool: Any) -> None:
     aws = FakeAws(clusters=Interrupted("aws emr list-clusters"), desired=0)
 
-    assert run(Controller(CONFIG, aws, pool), interval=60, once=False, stop=threading.Event()) == 0
+    assert (
+        until_stopped(
+            Controller(CONFIG, aws, pool), interval=60, once=False, stop=threading.Event()
+        )
+        == 0
+    )
     assert aws.updates() == []

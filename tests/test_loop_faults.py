@@ -17,7 +17,7 @@ from controller.aws import CliNotRunnable, UnexpectedOutput
 from controller.config import load
 from controller.decide import Decision, ForgetPausedCount, SetDesiredCount, Verb
 from controller.http.metrics import Metrics
-from controller.loop import Controller, run
+from controller.loop import Controller, until_stopped
 from tests.support.fake_runner import CONFIG, PAUSED_TAG, FakeAws
 from tests.test_http import env
 
@@ -64,7 +64,9 @@ def test_a_crashed_tick_is_a_failed_tick_and_the_loop_goes_on(
 
     controller.tick = counting  # type: ignore[method-assign]
 
-    assert run(controller, interval=0.01, once=False, stop=stop, on_success=heartbeat) == 0
+    assert (
+        until_stopped(controller, interval=0.01, once=False, stop=stop, on_success=heartbeat) == 0
+    )
 
     assert ticks == 3, "two crashed ticks, then one that completed"
     assert beats == [3], "no heartbeat for a crashed tick"
@@ -78,7 +80,10 @@ def test_a_crashed_tick_is_a_failed_tick_and_the_loop_goes_on(
 def test_once_exits_1_after_a_crashed_tick(pool: Any, caplog: pytest.LogCaptureFixture) -> None:
     aws = Buggy(crashes=1, clusters=[], desired=1)
 
-    assert run(Controller(CONFIG, aws, pool), interval=60, once=True, stop=threading.Event()) == 1
+    assert (
+        until_stopped(Controller(CONFIG, aws, pool), interval=60, once=True, stop=threading.Event())
+        == 1
+    )
     assert "tick failed: unexpected error" in caplog.text
     assert "KeyError: 'a bug'" in caplog.text
 
@@ -89,7 +94,7 @@ def test_a_cli_that_cannot_run_still_ends_the_loop(pool: Any) -> None:
             raise CliNotRunnable("cannot run 'aws': Exec format error")
 
     with pytest.raises(CliNotRunnable):
-        run(
+        until_stopped(
             Controller(CONFIG, NotRunnable(), pool), interval=60, once=False, stop=threading.Event()
         )
 
@@ -143,6 +148,6 @@ def test_a_crashed_tick_is_counted_as_failed_in_the_metrics(pool: Any) -> None:
     controller = Controller(CONFIG, Buggy(crashes=1, clusters=[], desired=1), pool)
     controller.on_crash = metrics.crashed
 
-    assert run(controller, interval=60, once=True, stop=threading.Event()) == 1
+    assert until_stopped(controller, interval=60, once=True, stop=threading.Event()) == 1
     text = metrics.exposition().decode()
     assert 'dynamodb_autoscaler_control_ticks_total{outcome="failed"} 1.0' in text

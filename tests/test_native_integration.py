@@ -82,10 +82,7 @@ def test_native_and_ecs_together(stack: Stack) -> None:
     assert pause.returncode == 0, pause.stderr
     assert stack.desired() == 0
     assert all(flags == ALL for flags in stack.world.suspended().values())
-    assert (
-        "pause: desired 2 -> 0 (backup active); pause: table orders-eu, 4 of 4"
-        in pause.stderr
-    )
+    assert "pause: desired 2 -> 0 (backup active); pause: table orders-eu, 4 of 4" in pause.stderr
 
     before = len(stack.calls())
     steady = stack.run("--once")

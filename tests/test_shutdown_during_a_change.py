@@ -13,7 +13,7 @@ import pytest
 
 from controller.autoscalers.ecs import PAUSED_COUNT_TAG
 from controller.config import Config
-from controller.loop import Controller, run
+from controller.loop import Controller, until_stopped
 
 CONFIG = Config(
     emr_prefix="backup-",
@@ -81,7 +81,7 @@ def test_shutdown_during_the_record_step_of_a_pause(
     aws.signal_on = "tag-resource"
     caplog.set_level(logging.INFO)
 
-    status = run(Controller(CONFIG, aws, pool, stop), interval=60, once=False, stop=stop)
+    status = until_stopped(Controller(CONFIG, aws, pool, stop), interval=60, once=False, stop=stop)
 
     assert status == 0
     assert aws.mutations == [("tag-resource", True)], "no step starts after the signal"
@@ -112,7 +112,7 @@ def test_shutdown_during_the_scale_up_of_a_resume(
     aws = Aws(stop, backup=False, desired=0, tag="2")
     aws.signal_on = "update-service"
 
-    status = run(Controller(CONFIG, aws, pool, stop), interval=60, once=True, stop=stop)
+    status = until_stopped(Controller(CONFIG, aws, pool, stop), interval=60, once=True, stop=stop)
 
     assert status == 0
     assert aws.mutations == [("update-service", True)]

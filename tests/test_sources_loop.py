@@ -19,7 +19,7 @@ from controller import report
 from controller.aws import AwsError
 from controller.config import Config
 from controller.decide import Observed, oldest_age
-from controller.loop import Controller, run, workers
+from controller.loop import Controller, until_stopped, workers
 from controller.sources.backup import Backup
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=timezone.utc)
@@ -233,7 +233,9 @@ def test_a_backup_seen_pauses_while_another_source_is_unknown_and_the_tick_still
     heartbeats: list[None] = []
     rig = controller(ALL, aws, pool)
 
-    status = run(rig, interval=0, once=True, stop=threading.Event(), on_success=heartbeats.append)
+    status = until_stopped(
+        rig, interval=0, once=True, stop=threading.Event(), on_success=heartbeats.append
+    )
 
     assert aws.desired == 0, "a backup seen is paused for, whatever Glue would say"
     assert status == 1, "a source not read is a failed tick, even when it paused"
@@ -243,9 +245,7 @@ def test_a_backup_seen_pauses_while_another_source_is_unknown_and_the_tick_still
     assert line.getMessage().startswith(
         "backups: EMR cluster backup-1 (j-0, RUNNING) | unknown sources: Glue (query failed) |"
     )
-    assert line.getMessage().endswith(
-        "| action: pause: desired 2 -> 0 (backup active) | ok=false"
-    )
+    assert line.getMessage().endswith("| action: pause: desired 2 -> 0 (backup active) | ok=false")
     assert "Glue query failed: " in caplog.text
 
     # The EMR backup ends; Glue is still denied: a Glue run could be reading, so no resume.

@@ -33,7 +33,7 @@ from controller.sources.backup import Backup
 
 NAMESPACE = "dynamodb_autoscaler_control"
 CONTENT_TYPE = CONTENT_TYPE_LATEST
-BREAKER_TARGET = "circuit-breaker"
+BREAKER = "circuit-breaker"
 # A tick is a few CLI calls of 0.5-1 s each; a slow one is bounded by CALL_TIMEOUT x attempts.
 TICK_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
 
@@ -51,9 +51,9 @@ class Metrics:
         r = self.registry
         self.paused = Gauge(
             f"{NAMESPACE}_paused",
-            "1 while the controller holds the target paused (ECS service at desired 0, every "
+            "1 while the controller holds the autoscaler paused (ECS service at desired 0, every "
             "scalable target of a table suspended, the circuit breaker answering 503)",
-            ["target"],
+            ["autoscaler"],
             registry=r,
         )
         self.backups = Gauge(
@@ -107,14 +107,14 @@ class Metrics:
         self._kinds = {source.kind for source in sources.configured(config)}
         for kind in self._kinds:
             self.backups.labels(kind).set(0)
-        for target in self.targets():
-            self.paused.labels(target).set(0)
+        for autoscaler in self.autoscalers():
+            self.paused.labels(autoscaler).set(0)
         self._lock = threading.Lock()
         self._oldest: datetime | None = None
 
-    def targets(self) -> list[str]:
+    def autoscalers(self) -> list[str]:
         c = self.config
-        found = [BREAKER_TARGET]
+        found = [BREAKER]
         if c.ecs_mode:
             found.append(f"ecs:{c.autoscaler_cluster}/{c.autoscaler_service}")
         return found
@@ -152,9 +152,9 @@ class Metrics:
         # A stuck backup (older than MAX_BACKUP_AGE) no longer holds the pause, but its age is
         # what the age gauge exists to show.
         self._backups(seen.backups, seen.stuck, complete=not seen.unknown)
-        for target, held in held_paused(self.config, seen, done).items():
-            self.paused.labels(target).set(1 if held else 0)
-        self.paused.labels(BREAKER_TARGET).set(1 if breaker else 0)
+        for autoscaler, held in held_paused(self.config, seen, done).items():
+            self.paused.labels(autoscaler).set(1 if held else 0)
+        self.paused.labels(BREAKER).set(1 if breaker else 0)
 
     def crashed(self) -> None:
         """A tick that ended in an unexpected error, before it could report anything else."""

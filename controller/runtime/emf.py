@@ -21,7 +21,7 @@ from controller.decide import Observed, oldest_age
 # value the tick could not know is left out of that line (CloudWatch then has no data point
 # for it), never sent as 0.
 METRICS = (
-    ("Paused", "None"),  # 1: a target held paused after the tick (the breaker: "wait")
+    ("Paused", "None"),  # 1: an autoscaler held paused after the tick (the breaker: "wait")
     ("SuspendedTargets", "Count"),  # native mode: scalable targets with scaling suspended
     ("TickOk", "None"),  # 1: the tick completed, as the health check and --once judge it
     ("BackupsHolding", "Count"),  # matching backups that hold the pause
@@ -82,7 +82,7 @@ def block(
 
 def _paused(config: Config, seen: Observed, done: report.Done) -> bool | None:
     """Whether anything the controller controls is held paused after the tick; None when it
-    cannot say (a target that could not be read and none known to be paused)."""
+    cannot say (an autoscaler that could not be read and none known to be paused)."""
     c = config
     if c.breaker_only:
         return not breaker.judge(seen, c.resume_delay, dry_run=c.dry_run).may_scale

@@ -101,7 +101,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         PROG,
         __version__,
         " and ".join(paused),
-        report.triggers(config),
+        report.wanted(config),
         config.emr_region,
         "one tick" if config.once else f"every {config.interval:g}s",
         f", resuming after {config.resume_delay:g}s without one" if config.resume_delay else "",

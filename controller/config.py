@@ -52,7 +52,7 @@ MAX_NAMESPACE = 255
 MAX_DIMENSION = 1024
 # Every interface, so that a container's published port reaches it.
 DEFAULT_HTTP_ADDRESS = "0.0.0.0"  # noqa: S104
-# Each trigger of a pause (one per kind of backup), with the longest name its service allows:
+# Each source of backups (one per kind of backup), with the longest name its service allows:
 # a longer prefix could never match. At least one must be set.
 TRIGGERS = tuple((source.setting, source.longest) for source in sources.ALL)
 MAX_BACKUP_AGE = 7 * 24 * 3600.0  # a week: 0 is the way to say "no bound"
@@ -449,7 +449,7 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     }
     if not any(name in env for name, _ in TRIGGERS):
         names = ", ".join(name for name, _ in TRIGGERS)
-        read.problems.append(f"no trigger of a pause is set: set at least one of {names}")
+        read.problems.append(f"no source of backups is set: set at least one of {names}")
     emr_region = read.region("EMR_REGION")
     table_prefix = (
         read.literal("DYNAMODB_TABLE_PREFIX", MAX_TABLE_NAME, cli_argument=False)

@@ -51,7 +51,7 @@ def summary(config: Config, seen: Observed) -> str:
     return " | ".join(parts)
 
 
-def triggers(config: Config) -> str:
+def wanted(config: Config) -> str:
     """What holds the pause, in words, for the start-up line."""
     named = [source.wanted(config) for source in sources.configured(config)]
     bound = f" (for at most {config.max_backup_age:g}s each)" if config.max_backup_age else ""

@@ -1,7 +1,7 @@
 """Every setting the controller reads, grouped, with its default: the one list `--help` prints
 and that a test holds config.py and the README's settings table to.
 
-Only the words live here; config.py reads and checks each value. The triggers' rows come
+Only the words live here; config.py reads and checks each value. The sources' rows come
 from the kinds of backup themselves (controller/sources/), so a new kind adds its own.
 """
 
@@ -19,9 +19,9 @@ TRIGGERS: tuple[Row, ...] = tuple(
 
 GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
     (
-        "triggers (EMR_REGION and at least one prefix are required)",
+        "sources of backups (EMR_REGION and at least one prefix are required)",
         (
-            ("EMR_REGION", "required", "region of the bulk readers, e.g. us-east-1"),
+            ("EMR_REGION", "required", "region where every source is read, e.g. us-east-1"),
             *TRIGGERS,
             ("MAX_BACKUP_AGE", "0 (no bound)", "seconds after which a backup stops counting"),
             ("MAX_FAN_OUT", "200", "most jobs, virtual clusters or applications queried per tick"),

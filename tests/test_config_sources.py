@@ -1,4 +1,4 @@
-"""The triggers' settings: which are required, what EMR_STATES and MAX_BACKUP_AGE take."""
+"""The sources' settings: which are required, what EMR_STATES and MAX_BACKUP_AGE take."""
 
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from tests.test_config import env, problems
 TRIGGERS = ("EMR_PREFIX", "GLUE_JOB_PREFIX", "EMR_EKS_JOB_PREFIX", "EMR_SERVERLESS_JOB_PREFIX")
 
 
-def test_no_trigger_at_all_is_one_problem_naming_every_trigger() -> None:
+def test_no_source_at_all_is_one_problem_naming_every_prefix() -> None:
     (problem,) = problems([], env(EMR_PREFIX=None))
 
-    assert problem.startswith("no trigger of a pause is set")
+    assert problem.startswith("no source of backups is set")
     assert all(name in problem for name in TRIGGERS)
 
 
@@ -25,7 +25,7 @@ def test_no_trigger_at_all_is_one_problem_naming_every_trigger() -> None:
         ("EMR_SERVERLESS_JOB_PREFIX", "emr_serverless_job_prefix"),
     ],
 )
-def test_any_one_trigger_is_enough(name: str, field: str) -> None:
+def test_any_one_source_is_enough(name: str, field: str) -> None:
     config = load([], env(EMR_PREFIX=None, **{name: "nightly-export-"}))
 
     assert getattr(config, field) == "nightly-export-"
@@ -34,7 +34,7 @@ def test_any_one_trigger_is_enough(name: str, field: str) -> None:
 
 @pytest.mark.parametrize("name", TRIGGERS)
 @pytest.mark.parametrize("value", ["", " x", "x\n", "a" * 300])
-def test_a_trigger_set_to_an_odd_value_is_refused(name: str, value: str) -> None:
+def test_a_prefix_set_to_an_odd_value_is_refused(name: str, value: str) -> None:
     found = problems([], env(**{name: value}))
 
     assert any(problem.startswith(name) for problem in found), found

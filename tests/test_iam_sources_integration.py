@@ -71,7 +71,7 @@ def deployed(source: str) -> dict[str, Any]:
 def run(
     server: MotoServer, home: Path, source: str, key: tuple[str, str]
 ) -> tuple[subprocess.CompletedProcess[str], list[str]]:
-    """One tick as a user with `key`, only `source`'s trigger set; and the operations run."""
+    """One tick as a user with `key`, only `source`'s prefix set; and the operations run."""
     setting, prefix = PREFIXES[source]
     calls = home / "calls.jsonl"
     calls.unlink(missing_ok=True)

@@ -16,7 +16,7 @@ CLI_OWN = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
 
 
 def read_by_config() -> set[str]:
-    """The settings config.py names, and the trigger it reads for each kind of backup."""
+    """The settings config.py names, and the prefix it reads for each kind of backup."""
     source = (ROOT / "controller" / "config.py").read_text()
     named = set(re.findall(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', source))
     return named | {kind.setting for kind in sources.ALL}

@@ -31,10 +31,10 @@ def sources(stack: Stack) -> Iterator[Sources]:
     found.release_glue_runs()
 
 
-def only(stack: Stack, **triggers: str) -> None:
-    """The stack's environment with these triggers instead of EMR_PREFIX."""
+def only(stack: Stack, **prefixes: str) -> None:
+    """The stack's environment with these sources' prefixes instead of EMR_PREFIX."""
     stack.env.pop("EMR_PREFIX")
-    stack.env.update(triggers)
+    stack.env.update(prefixes)
 
 
 @EVERY_AWS_CLI

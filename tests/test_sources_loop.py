@@ -139,7 +139,7 @@ def pool() -> Iterator[ThreadPoolExecutor]:
 
 
 def only(**prefixes: Any) -> Config:
-    """ALL with only the named triggers set (and any other field given)."""
+    """ALL with only the named prefixes set (and any other field given)."""
     cleared = {
         "emr_prefix": "",
         "glue_job_prefix": "",

@@ -45,18 +45,18 @@ def test_help_lists_each_kind_with_its_own_words() -> None:
     shown = subprocess.run(
         [sys.executable, "-m", "controller", "--help"], capture_output=True, text=True, check=True
     ).stdout
-    triggers = shown.split("  triggers", 1)[1].split("\n  ECS mode", 1)[0]
+    listed = shown.split("  sources of backups", 1)[1].split("\n  ECS mode", 1)[0]
 
     for kind in sources.ALL:
-        (line,) = [line for line in triggers.splitlines() if f" {kind.setting} " in line]
+        (line,) = [line for line in listed.splitlines() if f" {kind.setting} " in line]
         assert f"{kind.help} (default: unset)" in line
-    assert "EMR_STATES" in triggers, "a kind's own further settings are listed with it"
+    assert "EMR_STATES" in listed, "a kind's own further settings are listed with it"
 
 
 def test_the_start_up_line_names_every_kind_looked_for() -> None:
     config = load([], env(**EVERY_KIND, EMR_STATES="RUNNING"))
 
-    assert report.triggers(config) == (
+    assert report.wanted(config) == (
         "an EMR cluster named 'backup-'... in state RUNNING or a Glue job run named "
         "'export-'... or an EMR on EKS job run named 'spark-'... or an EMR Serverless job run "
         "named 'sls-'..."

@@ -1,8 +1,8 @@
-"""What every source of bulk readers turns its CLI output into: one running backup; and what
+"""What every source of backups turns its CLI output into: one running backup; and what
 each source declares of itself, so that a new kind of backup is a module and one line in
 controller/sources/__init__.py.
 
-The rule takes Backups and nothing source-specific, so a new kind of bulk reader (a Glue job
+The rule takes Backups and nothing source-specific, so a new kind of backup (a Glue job
 run, a Spark job on EMR Serverless, ...) adds a module that yields Backups, not a branch in
 the rule. The reading of list entries is shared here so that every source is total in the
 same way: one entry that cannot be read makes the answer unknown only if it could match.
@@ -241,7 +241,7 @@ def bounded(items: Sequence[T], most: int, what: str, command: str) -> Sequence[
             "TooManyToQuery",
             f"{len(items)} {what}, more than MAX_FAN_OUT ({most}) to query one by one each "
             f"tick: raise MAX_FAN_OUT to {len(items)} or more to query them all "
-            "(docs/triggers.md says what each costs)",
+            "(docs/sources.md says what each costs)",
             retryable=False,
         )
     return items

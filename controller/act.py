@@ -21,19 +21,13 @@ from concurrent.futures import Executor, Future, InvalidStateError
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, ParamSpec, TypeVar
 
-from controller.autoscalers import dynamodb, ecs
+from controller import autoscalers
+from controller.autoscalers import dynamodb
+from controller.autoscalers.dynamodb import ForgetSuspended, RecordSuspended, SetSuspended
+from controller.autoscalers.ecs import RecordPausedCount
 from controller.aws import AwsError, Interrupted, Runner, UnexpectedOutput, retrying
 from controller.config import Config
-from controller.decide import (
-    Decision,
-    ForgetPausedCount,
-    ForgetSuspended,
-    RecordPausedCount,
-    RecordSuspended,
-    SetDesiredCount,
-    SetSuspended,
-    Step,
-)
+from controller.decide import Decision, Step
 
 if TYPE_CHECKING:
     import tenacity
@@ -465,14 +459,6 @@ class Actor:
     def apply(self, step: Step) -> None:
         c, run = self.config, self.run
         match step:
-            case RecordPausedCount(arn, key, count):
-                ecs.record_paused_count(run, arn, c.autoscaler_region, key, count)
-            case SetDesiredCount(count):
-                ecs.set_desired_count(
-                    run, c.autoscaler_cluster, c.autoscaler_service, c.autoscaler_region, count
-                )
-            case ForgetPausedCount(arn, keys):
-                ecs.forget_paused_counts(run, arn, c.autoscaler_region, keys)
             case RecordSuspended(arn, record):
                 # Not first in its decision, so not batched: a batch of one.
                 _raise_any(
@@ -482,8 +468,6 @@ class Actor:
                         dynamodb.TAG,
                     )
                 )
-            case SetSuspended(target, suspended):
-                dynamodb.set_suspended(run, target, c.dynamodb_region, suspended)
             case ForgetSuspended(arn, keys):
                 _raise_any(
                     self._each_table(
@@ -492,6 +476,9 @@ class Actor:
                         dynamodb.UNTAG,
                     )
                 )
+            case _:
+                # The one-call steps are the kind's own to make.
+                autoscalers.apply(run, c, step)
 
 
 def _units(changes: Sequence[_Change]) -> list[_Unit]:

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from controller import PROG, __version__, release, report
+from controller import PROG, __version__, autoscalers, release, report
 from controller.aws import AwsCli, CliNotRunnable
 from controller.config import Config, ConfigError, UsageError, build_parser, load
 from controller.loop import Controller, until_stopped, workers
@@ -83,16 +83,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         except CliNotRunnable as error:
             return bad_configuration([f"AWS_CLI: {error}"])
 
-    paused = []
-    if config.ecs_mode:
-        paused.append(
-            f"{config.autoscaler_cluster}/{config.autoscaler_service} ({config.autoscaler_region})"
-        )
-    if config.native_mode:
-        paused.append(
-            f"the auto scaling of tables {config.dynamodb_table_prefix!r}... "
-            f"({config.dynamodb_region})"
-        )
+    paused = [kind.pausing(config) for kind in autoscalers.configured(config)]
     if config.breaker_only:
         paused.append(f"an autoscaler that polls /circuit-breaker on port {config.http_port}")
     log.log(

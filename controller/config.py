@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from typing import Any, NoReturn
 from urllib.parse import urlparse
 
-from controller import PROG, __version__, settings, sources
+from controller import PROG, __version__, autoscalers, settings, sources
 from controller.aws import RETRY_JITTER, RETRY_WAIT_MAX
 from controller.runtime.heartbeat import DEFAULT_HEARTBEAT_FILE
 from controller.sources.emr import EMR_ACTIVE_STATES
@@ -54,7 +54,7 @@ MAX_DIMENSION = 1024
 DEFAULT_HTTP_ADDRESS = "0.0.0.0"  # noqa: S104
 # Each source of backups (one per kind of backup), with the longest name its service allows:
 # a longer prefix could never match. At least one must be set.
-TRIGGERS = tuple((source.setting, source.longest) for source in sources.ALL)
+PREFIXES = tuple((source.setting, source.longest) for source in sources.ALL)
 MAX_BACKUP_AGE = 7 * 24 * 3600.0  # a week: 0 is the way to say "no bound"
 # The most items (Glue jobs, virtual clusters, applications) a source queries one by one in a
 # tick: one job per table for 200 tables, measured in docs/performance.md. Above it the
@@ -143,7 +143,7 @@ class Config:
     @property
     def breaker_only(self) -> bool:
         """Nothing to pause but the answer of /circuit-breaker, which an autoscaler polls."""
-        return not (self.ecs_mode or self.native_mode)
+        return not autoscalers.configured(self)
 
 
 class ConfigError(Exception):
@@ -411,20 +411,14 @@ class _Reader:
         return raw
 
 
-# The metric dimensions that name what is controlled, so that two controllers in one account
-# and namespace keep their metrics apart (and a template's alarms can name them).
-SERVICE = "AutoscalerService"
-TABLE_PREFIX = "DynamodbTablePrefix"
-
-
 def dimensions(config: Config) -> dict[str, str]:
-    """The metric dimensions of this configuration: the ECS service as `CLUSTER/SERVICE`,
-    exactly as configured, and the table prefix; none in circuit breaker mode."""
-    found = {}
-    if config.ecs_mode:
-        found[SERVICE] = f"{config.autoscaler_cluster}/{config.autoscaler_service}"
-    if config.native_mode:
-        found[TABLE_PREFIX] = config.dynamodb_table_prefix
+    """The metric dimensions that name what is controlled, so that two controllers in one
+    account and namespace keep their metrics apart (and a template's alarms can name them):
+    each kind's (the ECS service as `CLUSTER/SERVICE`, exactly as configured; the table
+    prefix); none in circuit breaker mode."""
+    found: dict[str, str] = {}
+    for kind in autoscalers.configured(config):
+        found.update(kind.dimensions(config))
     return found
 
 
@@ -445,10 +439,10 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     # Prefixes never reach the CLI: they are compared with names in Python.
     prefixes = {
         name: read.literal(name, maximum, cli_argument=False) if name in env else ""
-        for name, maximum in TRIGGERS
+        for name, maximum in PREFIXES
     }
-    if not any(name in env for name, _ in TRIGGERS):
-        names = ", ".join(name for name, _ in TRIGGERS)
+    if not any(name in env for name, _ in PREFIXES):
+        names = ", ".join(name for name, _ in PREFIXES)
         read.problems.append(f"no source of backups is set: set at least one of {names}")
     emr_region = read.region("EMR_REGION")
     table_prefix = (
@@ -525,7 +519,7 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     )
     namespace = read.namespace("CLOUDWATCH_NAMESPACE", config.log_format)
     if namespace:
-        service = dimensions(config).get(SERVICE, "")
+        service = dimensions(config).get(autoscalers.ecs.DIMENSION, "")
         read.dimension("AUTOSCALER_CLUSTER/AUTOSCALER_SERVICE", service)
         read.dimension("DYNAMODB_TABLE_PREFIX", config.dynamodb_table_prefix)
         config = dataclasses.replace(config, cloudwatch_namespace=namespace)

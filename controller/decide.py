@@ -21,8 +21,22 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from controller.autoscalers.dynamodb import ALL, Record, Target
-from controller.autoscalers.ecs import Service, record_key
+from controller.autoscalers import dynamodb, ecs
+from controller.autoscalers.dynamodb import (
+    ALL,
+    ForgetSuspended,
+    Record,
+    RecordSuspended,
+    SetSuspended,
+    Target,
+)
+from controller.autoscalers.ecs import (
+    ForgetPausedCount,
+    RecordPausedCount,
+    Service,
+    SetDesiredCount,
+    record_key,
+)
 from controller.sources.backup import Backup
 
 
@@ -34,58 +48,8 @@ class Verb(enum.Enum):
     HOLD = "no change"
 
 
-@dataclass(frozen=True)
-class RecordPausedCount:
-    """Tag the service with the desired count it had, under this pause's own key, before
-    setting it to 0."""
-
-    service_arn: str
-    key: str
-    count: int
-
-
-@dataclass(frozen=True)
-class SetDesiredCount:
-    count: int
-
-
-@dataclass(frozen=True)
-class ForgetPausedCount:
-    """Remove these records (and no other: another pause's may have come since)."""
-
-    service_arn: str
-    keys: tuple[str, ...]
-
-
-@dataclass(frozen=True)
-class RecordSuspended:
-    """Tag the table with the flags about to be turned on, under this pause's own keys, before
-    turning them on."""
-
-    table_arn: str
-    record: Record
-
-
-@dataclass(frozen=True)
-class SetSuspended:
-    target: Target
-    suspended: frozenset[str]
-
-
-@dataclass(frozen=True)
-class ForgetSuspended:
-    table_arn: str
-    keys: tuple[str, ...]
-
-
-Step = (
-    RecordPausedCount
-    | SetDesiredCount
-    | ForgetPausedCount
-    | RecordSuspended
-    | SetSuspended
-    | ForgetSuspended
-)
+# Each kind's steps are its module's (controller/autoscalers/); the rule plans them all.
+Step = ecs.Step | dynamodb.Step
 
 
 @dataclass(frozen=True)

@@ -10,14 +10,14 @@ from concurrent.futures import Executor, Future, wait
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from controller import report, sources
+from controller import autoscalers, report, sources
 from controller.act import Actor, Status
 from controller.autoscalers import dynamodb, ecs
-from controller.autoscalers.dynamodb import Record, Target, split_key
+from controller.autoscalers.dynamodb import Record, RecordSuspended, Target, split_key
 from controller.autoscalers.ecs import Service
 from controller.aws import AwsError, CliNotRunnable, Interrupted, Runner
 from controller.config import Config
-from controller.decide import Decision, Observed, Policy, RecordSuspended, decide, holding
+from controller.decide import Decision, Observed, Policy, decide, holding
 from controller.records import CLOCKS_AGREE_WITHIN, new_pause_id, written_at
 from controller.runtime import emf, logs
 from controller.sources.backup import Backup
@@ -49,8 +49,9 @@ def workers(config: Config, calls: int) -> int:
     there must always be more threads than such sources, or they could wait on each other for
     ever. How many CLI processes run at once is the runner's to bound (controller/aws.py), not
     the pool's: a thread waiting there holds no process."""
-    queries = len(sources.configured(config)) + config.ecs_mode + config.native_mode
-    many = sources.fans_out(config) or config.native_mode
+    paused = autoscalers.configured(config)
+    queries = len(sources.configured(config)) + len(paused)
+    many = sources.fans_out(config) or any(kind.fans_out for kind in paused)
     return queries + (max(2, calls) if many else 2)
 
 
@@ -123,11 +124,7 @@ class Controller:
         c = self.config
         # A source not read fails the tick even when a backup seen elsewhere paused: a blind
         # source must reach the health check and the alarms, not hide behind a good pause.
-        blind = (
-            (c.ecs_mode and seen.service is None)
-            or (c.native_mode and seen.targets is None)
-            or bool(seen.unknown)
-        )
+        blind = bool(autoscalers.unread(c, seen) or seen.unknown)
         failed = any(outcome.failed for _, outcome in done)
         ok = not (plan.fault or failed or blind)
         for decision in plan.decisions:

@@ -9,11 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from controller import sources
+from controller import autoscalers, sources
 from controller.act import Outcome, Status
-from controller.autoscalers.dynamodb import ALL
 from controller.config import Config
-from controller.decide import Decision, Observed, SetDesiredCount, SetSuspended, Step, age
+from controller.decide import Decision, Observed, Step, age
 from controller.sources.backup import Backup
 
 Done = Sequence[tuple[Decision, Outcome]]
@@ -39,15 +38,7 @@ def summary(config: Config, seen: Observed) -> str:
     if seen.stuck:
         stuck = ", ".join(_backup(c, b, seen.at) for b in seen.stuck)
         parts.append(f"too old to hold the pause (MAX_BACKUP_AGE {c.max_backup_age:g}s): {stuck}")
-    if c.ecs_mode:
-        target = f"{c.autoscaler_cluster}/{c.autoscaler_service}"
-        parts.append(f"service {target}: {seen.service or 'unknown'}")
-    if c.native_mode:
-        state = "unknown"
-        if seen.targets is not None:
-            suspended = sum(1 for t in seen.targets if t.suspended)
-            state = f"{len(seen.targets)} scalable targets, {suspended} suspended"
-        parts.append(f"tables {c.dynamodb_table_prefix}*: {state}")
+    parts += [kind.shown(c, seen) for kind in autoscalers.configured(c)]
     return " | ".join(parts)
 
 
@@ -113,21 +104,7 @@ def fields(config: Config, seen: Observed, done: Done, ok: bool) -> dict[str, An
         "stuck_backups": [_backup_field(b, seen.at) for b in seen.stuck],
         "unknown_sources": list(seen.unknown),
     }
-    if c.ecs_mode:
-        tick["service"] = {"cluster": c.autoscaler_cluster, "name": c.autoscaler_service}
-        if seen.service is not None:
-            tick["service"].update(
-                desired=seen.service.desired,
-                running=seen.service.running,
-                pending=seen.service.pending,
-                status=seen.service.status,
-                paused_count_tag=seen.service.paused_tag,
-            )
-    if c.native_mode:
-        tick["tables"] = {"prefix": c.dynamodb_table_prefix, "region": c.dynamodb_region}
-        if seen.targets is not None:
-            tick["tables"]["targets"] = len(seen.targets)
-            tick["tables"]["suspended"] = sum(1 for t in seen.targets if t.suspended)
+    tick.update(kind.field(c, seen) for kind in autoscalers.configured(c))
     # Every kind of change the tick made, once each, in order (["pause"], ["resume", "tidy"];
     # [] for none), a list so that a filter matches one exactly; the details are in
     # `decisions`.
@@ -159,38 +136,21 @@ def held_paused(config: Config, seen: Observed, done: Done) -> dict[str, bool]:
     """Each autoscaler's paused state after the tick's changes, by name (`ecs:CLUSTER/SERVICE`,
     `dynamodb:TABLE`); one that could not be read is left out. Shared by the Prometheus
     gauges and the CloudWatch metrics, so that both say the same."""
-    c = config
+    applied = _applied(done)
     held: dict[str, bool] = {}
-    if c.ecs_mode and seen.service is not None:
-        desired = seen.service.desired
-        for step in _applied(done):
-            if isinstance(step, SetDesiredCount):
-                desired = step.count
-        held[f"ecs:{c.autoscaler_cluster}/{c.autoscaler_service}"] = desired == 0
-    state = _targets_after(seen, done)
-    for table in {table for table, _ in state.values()}:
-        flags = [suspended for name, suspended in state.values() if name == table]
-        held[f"dynamodb:{table}"] = all(f == ALL for f in flags)
+    for kind in autoscalers.configured(config):
+        held.update(kind.held(config, seen, applied))
     return held
 
 
-def suspended_targets(seen: Observed, done: Done) -> int | None:
-    """Scalable targets with any scaling suspended after the tick's changes; None when they
-    could not be read."""
-    if seen.targets is None:
-        return None
-    return sum(1 for _, suspended in _targets_after(seen, done).values() if suspended)
+def measured(config: Config, seen: Observed, done: Done) -> dict[str, float]:
+    """The kinds' own CloudWatch metrics after the tick's changes (SuspendedTargets)."""
+    applied = _applied(done)
+    found: dict[str, float] = {}
+    for kind in autoscalers.configured(config):
+        found.update(kind.measured(config, seen, applied))
+    return found
 
 
 def _applied(done: Done) -> list[Step]:
     return [step for d, outcome in done if outcome.status is Status.DONE for step in d.steps]
-
-
-def _targets_after(seen: Observed, done: Done) -> dict[tuple[str, str], tuple[str, frozenset[str]]]:
-    """(table, suspended flags) of each scalable target after the tick's changes."""
-    state = {(t.resource_id, t.dimension): (t.table, t.suspended) for t in seen.targets or ()}
-    for step in _applied(done):
-        if isinstance(step, SetSuspended):
-            t = step.target
-            state[(t.resource_id, t.dimension)] = (t.table, step.suspended)
-    return state

@@ -2,16 +2,17 @@
 and that a test holds config.py and the README's settings table to.
 
 Only the words live here; config.py reads and checks each value. The sources' rows come
-from the kinds of backup themselves (controller/sources/), so a new kind adds its own.
+from the kinds of backup themselves (controller/sources/) and each autoscaler's group from
+its kind (controller/autoscalers/), so a new kind adds its own.
 """
 
 from __future__ import annotations
 
-from controller import sources
+from controller import autoscalers, sources
 
 Row = tuple[str, str, str]  # (NAME, default, what it does); a default of "unset": off or none
 
-TRIGGERS: tuple[Row, ...] = tuple(
+PREFIXES: tuple[Row, ...] = tuple(
     row
     for source in sources.ALL
     for row in ((source.setting, "unset", source.help), *source.settings)
@@ -22,28 +23,13 @@ GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
         "sources of backups (EMR_REGION and at least one prefix are required)",
         (
             ("EMR_REGION", "required", "region where every source is read, e.g. us-east-1"),
-            *TRIGGERS,
+            *PREFIXES,
             ("MAX_BACKUP_AGE", "0 (no bound)", "seconds after which a backup stops counting"),
             ("MAX_FAN_OUT", "200", "most jobs, virtual clusters or applications queried per tick"),
         ),
     ),
-    (
-        "ECS mode (an autoscaler running as an ECS service)",
-        (
-            ("AUTOSCALER_CLUSTER", "unset", "ECS cluster of the autoscaler (name or ARN)"),
-            ("AUTOSCALER_REGION", "unset", "region of that cluster"),
-            ("AUTOSCALER_SERVICE", "unset", "ECS service of the autoscaler (name or ARN)"),
-            ("RESUME_COUNT", "1", "desired count to resume to without a usable record"),
-            ("RESUME_COUNT_MAX", "10", "a recorded count above this is not trusted"),
-        ),
-    ),
-    (
-        "native mode (DynamoDB's own auto scaling)",
-        (
-            ("DYNAMODB_TABLE_PREFIX", "unset", "tables whose name starts with this"),
-            ("DYNAMODB_REGION", "EMR_REGION", "region of those tables"),
-        ),
-    ),
+    # One group per kind of autoscaler, as each declares it (controller/autoscalers/).
+    *((kind.mode, kind.settings) for kind in autoscalers.ALL),
     (
         "timing",
         (

@@ -33,7 +33,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from controller import settings, sources
+from controller import autoscalers, settings, sources
 
 TEMPLATE = ROOT / "deploy" / "cloudformation.yaml"
 DEPLOY = ROOT / "deploy"
@@ -74,8 +74,8 @@ POLICIES = (
         )
         for source in sources.ALL
     ),
-    ("ecs", "iam-policy.json", "EcsMode"),
-    ("native-autoscaling", "iam-policy-native-autoscaling.json", "NativeMode"),
+    # One per kind of autoscaler, as its module declares it (controller/autoscalers/).
+    *((kind.name, kind.policy, kind.condition) for kind in autoscalers.ALL),
 )
 # Files that hold nothing the ones above do not: they exist for a person filling them in by
 # hand (docs/iam.md). The test holds them to that.

@@ -7,14 +7,14 @@ import pytest
 from controller.config import EMR_ACTIVE_STATES, load
 from tests.test_config import env, problems
 
-TRIGGERS = ("EMR_PREFIX", "GLUE_JOB_PREFIX", "EMR_EKS_JOB_PREFIX", "EMR_SERVERLESS_JOB_PREFIX")
+PREFIXES = ("EMR_PREFIX", "GLUE_JOB_PREFIX", "EMR_EKS_JOB_PREFIX", "EMR_SERVERLESS_JOB_PREFIX")
 
 
 def test_no_source_at_all_is_one_problem_naming_every_prefix() -> None:
     (problem,) = problems([], env(EMR_PREFIX=None))
 
     assert problem.startswith("no source of backups is set")
-    assert all(name in problem for name in TRIGGERS)
+    assert all(name in problem for name in PREFIXES)
 
 
 @pytest.mark.parametrize(
@@ -32,7 +32,7 @@ def test_any_one_source_is_enough(name: str, field: str) -> None:
     assert config.emr_prefix == ""
 
 
-@pytest.mark.parametrize("name", TRIGGERS)
+@pytest.mark.parametrize("name", PREFIXES)
 @pytest.mark.parametrize("value", ["", " x", "x\n", "a" * 300])
 def test_a_prefix_set_to_an_odd_value_is_refused(name: str, value: str) -> None:
     found = problems([], env(**{name: value}))

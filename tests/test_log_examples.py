@@ -624,7 +624,7 @@ README = "README.md"
 HOW = "docs/how-it-works.md"
 TROUBLE = "docs/troubleshooting.md"
 RELIABILITY = "docs/reliability.md"
-TRIGGERS = "docs/sources.md"
+SOURCES = "docs/sources.md"
 PAUSE_LINE = (
     "2026-11-23T16:43:37.245Z NOTICE  backups: EMR cluster dynamodb-backup-2026-11-23 "
     "(j-JX1ZZ6JKKGQ5F, WAITING) | service autoscaling/dynamodb-autoscaler: desired=3 running=3 "
@@ -694,7 +694,7 @@ EXAMPLES = [
         long_tick,
     ),
     Example(
-        TRIGGERS,
+        SOURCES,
         "Glue query failed: `aws glue list-jobs --region us-east-1` failed: TooManyToQuery: 231 "
         "Glue jobs named 'orders-export-'..., more than MAX_FAN_OUT (200) to query one by one "
         "each tick: raise MAX_FAN_OUT to 231 or more to query them all (docs/sources.md says "

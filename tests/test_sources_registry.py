@@ -11,7 +11,7 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from controller import report, sources
-from controller.config import TRIGGERS, Config, load
+from controller.config import PREFIXES, Config, load
 from controller.http.metrics import Metrics
 from controller.sources.backup import Source
 from tests.test_config import env, problems
@@ -29,7 +29,7 @@ def test_every_kind_has_a_config_field_for_its_prefix_named_after_its_setting() 
     for kind in sources.ALL:
         assert kind.field in fields, f"Config has no field {kind.field} for {kind.setting}"
         assert fields[kind.field].type == "str"
-    assert [name for name, _ in TRIGGERS] == [kind.setting for kind in sources.ALL]
+    assert [name for name, _ in PREFIXES] == [kind.setting for kind in sources.ALL]
 
 
 def test_each_kind_is_read_from_its_setting_and_refused_past_its_longest_name() -> None:

@@ -18,6 +18,8 @@ removed, never written.
 The records are read (get-resources, 100 tables a call), written and removed (tag-resources,
 untag-resources, 20 tables a call) through the Resource Groups Tagging API: a pause or resume
 of many tables costs one call per scalable target and a handful more (controller/act.py).
+
+Its steps, and what the rest of the controller shows of it, are at the end (AUTOSCALER).
 """
 
 from __future__ import annotations
@@ -26,8 +28,10 @@ import hashlib
 import json
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from controller import records
+from controller.autoscalers.autoscaler import AnyStep, Autoscaler
 from controller.aws import (
     RETRYABLE_CODES,
     AwsError,
@@ -36,6 +40,10 @@ from controller.aws import (
     UnexpectedOutput,
     shown_value,
 )
+
+if TYPE_CHECKING:
+    from controller.config import Config
+    from controller.decide import Observed
 
 FLAGS = ("DynamicScalingInSuspended", "DynamicScalingOutSuspended", "ScheduledScalingSuspended")
 ALL = frozenset(FLAGS)
@@ -317,3 +325,118 @@ def set_suspended(run: Runner, target: Target, region: str, suspended: frozenset
     args += ["--service-namespace", "dynamodb", "--resource-id", target.resource_id]
     args += ["--scalable-dimension", target.dimension, "--suspended-state", state]
     run([*args, "--region", region], mutating=True)
+
+
+# --- its steps, as the rule plans them (controller/decide.py) --------------------------------
+
+
+@dataclass(frozen=True)
+class RecordSuspended:
+    """Tag the table with the flags about to be turned on, under this pause's own keys, before
+    turning them on."""
+
+    table_arn: str
+    record: Record
+
+
+@dataclass(frozen=True)
+class SetSuspended:
+    target: Target
+    suspended: frozenset[str]
+
+
+@dataclass(frozen=True)
+class ForgetSuspended:
+    table_arn: str
+    keys: tuple[str, ...]
+
+
+Step = RecordSuspended | SetSuspended | ForgetSuspended
+
+
+def apply(run: Runner, config: Config, step: AnyStep) -> bool:
+    """The scaling steps; the records' steps are written in batches by controller/act.py."""
+    if not isinstance(step, SetSuspended):
+        return False
+    set_suspended(run, step.target, config.dynamodb_region, step.suspended)
+    return True
+
+
+# --- what the rest of the controller shows of it ---------------------------------------------
+
+# The metric dimension that names the tables: the prefix, exactly as configured.
+DIMENSION = "DynamodbTablePrefix"
+
+
+def after(
+    targets: Sequence[Target], steps: Sequence[AnyStep]
+) -> dict[tuple[str, str], tuple[str, frozenset[str]]]:
+    """(table, suspended flags) of each scalable target once `steps` were carried out."""
+    state = {(t.resource_id, t.dimension): (t.table, t.suspended) for t in targets}
+    for step in steps:
+        if isinstance(step, SetSuspended):
+            t = step.target
+            state[(t.resource_id, t.dimension)] = (t.table, step.suspended)
+    return state
+
+
+def _state(targets: Sequence[Target] | None) -> str:
+    if targets is None:
+        return "unknown"
+    suspended = sum(1 for t in targets if t.suspended)
+    return f"{len(targets)} scalable targets, {suspended} suspended"
+
+
+def _field(config: Config, seen: Observed) -> tuple[str, dict[str, Any]]:
+    tables: dict[str, Any] = {
+        "prefix": config.dynamodb_table_prefix,
+        "region": config.dynamodb_region,
+    }
+    if seen.targets is not None:
+        tables["targets"] = len(seen.targets)
+        tables["suspended"] = sum(1 for t in seen.targets if t.suspended)
+    return "tables", tables
+
+
+def _held(config: Config, seen: Observed, steps: Sequence[AnyStep]) -> dict[str, bool]:
+    # A table is held paused when every scalable target of it has every flag on.
+    state = after(seen.targets or (), steps).values()
+    return {
+        f"dynamodb:{table}": all(flags == ALL for name, flags in state if name == table)
+        for table in {table for table, _ in state}
+    }
+
+
+def _measured(config: Config, seen: Observed, steps: Sequence[AnyStep]) -> dict[str, float]:
+    if seen.targets is None:
+        return {}
+    suspended = sum(1 for _, flags in after(seen.targets, steps).values() if flags)
+    return {"SuspendedTargets": suspended}
+
+
+AUTOSCALER = Autoscaler(
+    name="dynamodb",
+    mode="native mode (DynamoDB's own auto scaling)",
+    settings=(
+        ("DYNAMODB_TABLE_PREFIX", "unset", "tables whose name starts with this"),
+        ("DYNAMODB_REGION", "EMR_REGION", "region of those tables"),
+    ),
+    policy="iam-policy-native-autoscaling.json",
+    condition="NativeMode",
+    on=lambda config: config.native_mode,
+    pausing=lambda config: (
+        f"the auto scaling of tables {config.dynamodb_table_prefix!r}... ({config.dynamodb_region})"
+    ),
+    dimensions=lambda config: {DIMENSION: config.dynamodb_table_prefix},
+    part=lambda seen: seen.targets,
+    shown=lambda config, seen: f"tables {config.dynamodb_table_prefix}*: {_state(seen.targets)}",
+    field=_field,
+    held=_held,
+    # The tables are known only once read: their gauges start with the first tick.
+    known=lambda config: [],
+    apply=apply,
+    measured=_measured,
+    # Scalable targets with any scaling suspended after the tick's changes.
+    units=(("SuspendedTargets", "Count"),),
+    fans_out=True,
+)

@@ -1,13 +1,20 @@
-"""The autoscaler's ECS service: read its counts and records, set its desired count, tag it."""
+"""The autoscaler's ECS service (ECS mode): read its counts and records, set its desired count,
+tag it; its steps, and what the rest of the controller shows of it (AUTOSCALER)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from controller import records
+from controller.autoscalers.autoscaler import AnyStep, Autoscaler
 from controller.aws import AwsError, JsonDict, Runner, UnexpectedOutput, shown_value
+
+if TYPE_CHECKING:
+    from controller.config import Config
+    from controller.decide import Observed
 
 # The desired count the service had when the controller paused it lives on the service itself,
 # so it survives a restart of the controller and shows in the console. Each pause writes a key
@@ -166,3 +173,108 @@ def record_paused_count(run: Runner, arn: str, region: str, key: str, count: int
 def forget_paused_counts(run: Runner, arn: str, region: str, keys: Iterable[str]) -> None:
     args = ["ecs", "untag-resource", "--resource-arn", arn, "--region", region]
     run([*args, "--tag-keys", *keys], mutating=True)
+
+
+# --- its steps, as the rule plans them (controller/decide.py) --------------------------------
+
+
+@dataclass(frozen=True)
+class RecordPausedCount:
+    """Tag the service with the desired count it had, under this pause's own key, before
+    setting it to 0."""
+
+    service_arn: str
+    key: str
+    count: int
+
+
+@dataclass(frozen=True)
+class SetDesiredCount:
+    count: int
+
+
+@dataclass(frozen=True)
+class ForgetPausedCount:
+    """Remove these records (and no other: another pause's may have come since)."""
+
+    service_arn: str
+    keys: tuple[str, ...]
+
+
+Step = RecordPausedCount | SetDesiredCount | ForgetPausedCount
+
+
+def apply(run: Runner, config: Config, step: AnyStep) -> bool:
+    c = config
+    match step:
+        case RecordPausedCount(arn, key, count):
+            record_paused_count(run, arn, c.autoscaler_region, key, count)
+        case SetDesiredCount(count):
+            set_desired_count(
+                run, c.autoscaler_cluster, c.autoscaler_service, c.autoscaler_region, count
+            )
+        case ForgetPausedCount(arn, keys):
+            forget_paused_counts(run, arn, c.autoscaler_region, keys)
+        case _:
+            return False
+    return True
+
+
+# --- what the rest of the controller shows of it ---------------------------------------------
+
+# The metric dimension that names the service: CLUSTER/SERVICE, exactly as configured.
+DIMENSION = "AutoscalerService"
+
+
+def _named(config: Config) -> str:
+    return f"{config.autoscaler_cluster}/{config.autoscaler_service}"
+
+
+def _field(config: Config, seen: Observed) -> tuple[str, dict[str, Any]]:
+    service: dict[str, Any] = {
+        "cluster": config.autoscaler_cluster,
+        "name": config.autoscaler_service,
+    }
+    if seen.service is not None:
+        service.update(
+            desired=seen.service.desired,
+            running=seen.service.running,
+            pending=seen.service.pending,
+            status=seen.service.status,
+            paused_count_tag=seen.service.paused_tag,
+        )
+    return "service", service
+
+
+def _held(config: Config, seen: Observed, steps: Sequence[AnyStep]) -> dict[str, bool]:
+    if seen.service is None:
+        return {}
+    desired = seen.service.desired
+    for step in steps:
+        if isinstance(step, SetDesiredCount):
+            desired = step.count
+    return {f"ecs:{_named(config)}": desired == 0}
+
+
+AUTOSCALER = Autoscaler(
+    name="ecs",
+    mode="ECS mode (an autoscaler running as an ECS service)",
+    settings=(
+        ("AUTOSCALER_CLUSTER", "unset", "ECS cluster of the autoscaler (name or ARN)"),
+        ("AUTOSCALER_REGION", "unset", "region of that cluster"),
+        ("AUTOSCALER_SERVICE", "unset", "ECS service of the autoscaler (name or ARN)"),
+        ("RESUME_COUNT", "1", "desired count to resume to without a usable record"),
+        ("RESUME_COUNT_MAX", "10", "a recorded count above this is not trusted"),
+    ),
+    policy="iam-policy.json",
+    condition="EcsMode",
+    on=lambda config: config.ecs_mode,
+    pausing=lambda config: f"{_named(config)} ({config.autoscaler_region})",
+    dimensions=lambda config: {DIMENSION: _named(config)},
+    part=lambda seen: seen.service,
+    shown=lambda config, seen: f"service {_named(config)}: {seen.service or 'unknown'}",
+    field=_field,
+    held=_held,
+    known=lambda config: [f"ecs:{_named(config)}"],
+    apply=apply,
+)

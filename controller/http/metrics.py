@@ -23,7 +23,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from controller import __version__, sources
+from controller import __version__, autoscalers, sources
 from controller.act import Status
 from controller.aws import Interrupted, JsonDict, Runner
 from controller.config import Config
@@ -113,11 +113,13 @@ class Metrics:
         self._oldest: datetime | None = None
 
     def autoscalers(self) -> list[str]:
-        c = self.config
-        found = [BREAKER]
-        if c.ecs_mode:
-            found.append(f"ecs:{c.autoscaler_cluster}/{c.autoscaler_service}")
-        return found
+        """The paused gauge's labels known before the first tick."""
+        known = [
+            label
+            for kind in autoscalers.configured(self.config)
+            for label in kind.known(self.config)
+        ]
+        return [BREAKER, *known]
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)

@@ -12,23 +12,28 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from controller import report
+from controller import autoscalers, report
 from controller.autoscalers import breaker
 from controller.config import Config, dimensions
 from controller.decide import Observed, oldest_age
 
-# Name and CloudWatch unit of each metric, in the order a line lists them. A metric whose
+# Name and CloudWatch unit of each metric, in the order a line lists them, each kind of
+# autoscaler's own (DynamoDB's SuspendedTargets) after Paused (metrics()). A metric whose
 # value the tick could not know is left out of that line (CloudWatch then has no data point
 # for it), never sent as 0.
+PAUSED = (("Paused", "None"),)  # 1: an autoscaler held paused after the tick (the breaker: "wait")
 METRICS = (
-    ("Paused", "None"),  # 1: an autoscaler held paused after the tick (the breaker: "wait")
-    ("SuspendedTargets", "Count"),  # native mode: scalable targets with scaling suspended
     ("TickOk", "None"),  # 1: the tick completed, as the health check and --once judge it
     ("BackupsHolding", "Count"),  # matching backups that hold the pause
     ("OldestBackupAge", "Seconds"),  # of the oldest matching backup, stuck ones included
     ("StuckBackups", "Count"),  # active for longer than MAX_BACKUP_AGE
     ("TickDuration", "Seconds"),  # wall time of the tick: queries, decision and changes
 )
+
+
+def metrics() -> tuple[tuple[str, str], ...]:
+    """Every metric a line may carry, with its unit, in order."""
+    return (*PAUSED, *(unit for kind in autoscalers.ALL for unit in kind.units), *METRICS)
 
 
 def values(
@@ -40,10 +45,7 @@ def values(
     paused = _paused(c, seen, done)
     if paused is not None:
         found["Paused"] = int(paused)
-    if c.native_mode:
-        suspended = report.suspended_targets(seen, done)
-        if suspended is not None:
-            found["SuspendedTargets"] = suspended
+    found.update(report.measured(c, seen, done))
     found["TickOk"] = int(ok)
     if not seen.unknown:
         # With a source unread the count is only a lower bound: left out, not understated.
@@ -71,7 +73,7 @@ def block(
         # One set, even an empty one (circuit breaker mode): the metrics are published
         # with exactly these dimensions, which alarms must name.
         "Dimensions": [list(named)],
-        "Metrics": [{"Name": name, "Unit": unit} for name, unit in METRICS if name in measured],
+        "Metrics": [{"Name": name, "Unit": unit} for name, unit in metrics() if name in measured],
     }
     return {
         "_aws": {"Timestamp": int(at.timestamp() * 1000), "CloudWatchMetrics": [directive]},
@@ -89,5 +91,4 @@ def _paused(config: Config, seen: Observed, done: report.Done) -> bool | None:
     held = report.held_paused(c, seen, done)
     if any(held.values()):
         return True
-    unread = (c.ecs_mode and seen.service is None) or (c.native_mode and seen.targets is None)
-    return None if unread else False
+    return None if autoscalers.unread(c, seen) else False

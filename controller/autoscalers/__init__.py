@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING
 
 from controller.autoscalers import dynamodb, ecs
 from controller.autoscalers.autoscaler import AnyStep, Autoscaler
-from controller.aws import Runner
 
 if TYPE_CHECKING:
+    from controller.aws import Runner
     from controller.config import Config
     from controller.decide import Observed
 

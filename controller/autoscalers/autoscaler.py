@@ -16,9 +16,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from controller.aws import Runner
-
 if TYPE_CHECKING:
+    from controller.aws import Runner
     from controller.config import Config
     from controller.decide import Observed
 

@@ -380,13 +380,13 @@ def test_a_stack_with_every_setting_runs_the_image_with_them_updates_and_deletes
         "emr-eks": filled("iam-policy-emr-eks.json", values),
         "emr-serverless": filled("iam-policy-emr-serverless.json", values),
         "ecs": [s for s in filled("iam-policy.json", values) if s not in emr],
-        "native-autoscaling": filled("iam-policy-native-autoscaling.json", values),
+        "dynamodb": filled("iam-policy-native-autoscaling.json", values),
     }
     (ecs_statement,) = cfn.task_role_policies()["ecs"]
     assert ecs_statement["Resource"] == (
         f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/autoscaling/dynamodb-autoscaler"
     )
-    native = json.dumps(cfn.task_role_policies()["native-autoscaling"])
+    native = json.dumps(cfn.task_role_policies()["dynamodb"])
     assert f"arn:aws:dynamodb:eu-west-1:{ACCOUNT}:table/orders-*" in native, "DYNAMODB_REGION"
 
     (dashboard,) = cfn.resources("AWS::CloudWatch::Dashboard")

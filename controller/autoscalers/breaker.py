@@ -11,8 +11,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from controller.decide import Observed
+if TYPE_CHECKING:
+    from controller.decide import Observed
 
 
 @dataclass(frozen=True)

@@ -230,6 +230,11 @@ def _named(config: Config) -> str:
     return f"{config.autoscaler_cluster}/{config.autoscaler_service}"
 
 
+def _label(config: Config) -> str:
+    """The service's label on the paused gauge."""
+    return f"ecs:{_named(config)}"
+
+
 def _field(config: Config, seen: Observed) -> tuple[str, dict[str, Any]]:
     service: dict[str, Any] = {
         "cluster": config.autoscaler_cluster,
@@ -253,7 +258,7 @@ def _held(config: Config, seen: Observed, steps: Sequence[AnyStep]) -> dict[str,
     for step in steps:
         if isinstance(step, SetDesiredCount):
             desired = step.count
-    return {f"ecs:{_named(config)}": desired == 0}
+    return {_label(config): desired == 0}
 
 
 AUTOSCALER = Autoscaler(
@@ -275,6 +280,6 @@ AUTOSCALER = Autoscaler(
     shown=lambda config, seen: f"service {_named(config)}: {seen.service or 'unknown'}",
     field=_field,
     held=_held,
-    known=lambda config: [f"ecs:{_named(config)}"],
+    known=lambda config: [_label(config)],
     apply=apply,
 )

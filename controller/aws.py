@@ -21,6 +21,8 @@ from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 import sh
 
 if TYPE_CHECKING:
+    from concurrent.futures import Executor
+
     import tenacity
 
 log = logging.getLogger(__name__)
@@ -32,12 +34,35 @@ JsonDict = dict[str, Any]
 RETRY_WAIT_MAX = 10.0
 RETRY_JITTER = 1.0
 T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Runner(Protocol):
-    """What emr, ecs and loop need: run one CLI call, get its JSON back."""
+    """What the kinds need: run one CLI call, get its JSON back."""
 
     def __call__(self, args: Sequence[str], *, mutating: bool = False) -> JsonDict: ...
+
+
+class Each(Protocol):
+    """Run `call` on every item, concurrently where it can (the tick's pool); results in the
+    items' order. How a kind makes its one-by-one calls."""
+
+    def __call__(self, call: Callable[[T], R], items: Sequence[T], /) -> list[R]: ...
+
+
+def one_by_one(call: Callable[[T], R], items: Sequence[T], /) -> list[R]:
+    return [call(item) for item in items]
+
+
+def concurrently(pool: Executor) -> Each:
+    """Each call on `pool`, all at once. The caller holds a thread while it waits, so the pool
+    must have more threads than callers waiting at once (loop.workers)."""
+
+    def each(call: Callable[[T], R], items: Sequence[T], /) -> list[R]:
+        futures = [pool.submit(call, item) for item in items]
+        return [future.result() for future in futures]
+
+    return each
 
 
 class Interrupted(Exception):

@@ -14,13 +14,17 @@ import threading
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from controller import PROG, __version__, autoscalers, release, report
+from controller import PROG, __version__, release, report
 from controller.aws import AwsCli, CliNotRunnable
 from controller.config import Config, ConfigError, UsageError, build_parser, load
 from controller.loop import Controller, until_stopped, workers
 from controller.runtime import host, logs, reap, shutdown
 from controller.runtime.heartbeat import Heartbeat
+
+if TYPE_CHECKING:
+    from controller.http.server import Http
 
 log = logging.getLogger("controller")
 
@@ -57,6 +61,20 @@ def main(argv: Sequence[str] | None = None) -> int:
             return bad_configuration([str(error)], json_line=config.log_format == "json")
     stop = threading.Event()
     calls, why = concurrency(config)
+    aws = _cli(config, env, stop, calls)
+
+    if config.release:
+        try:
+            return release.release(config, aws, stop)
+        except CliNotRunnable as error:
+            return bad_configuration([f"AWS_CLI: {error}"])
+
+    log.log(logs.NOTICE, "%s", starting(config, calls, why))
+    return _loop(config, aws, stop, served, calls)
+
+
+def _cli(config: Config, env: dict[str, str], stop: threading.Event, calls: int) -> AwsCli:
+    """The CLI runner, with the signals that stop it and, as PID 1, the reaper of orphans."""
     aws = AwsCli(
         config.aws_cli,
         env=env,
@@ -76,30 +94,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         aws.interrupt()
 
     shutdown.on_signal(on_signal)
+    return aws
 
-    if config.release:
-        try:
-            return release.release(config, aws, stop)
-        except CliNotRunnable as error:
-            return bad_configuration([f"AWS_CLI: {error}"])
 
-    paused = [kind.pausing(config) for kind in autoscalers.configured(config)]
-    if config.breaker_only:
-        paused.append(f"an autoscaler that polls /circuit-breaker on port {config.http_port}")
-    log.log(
-        logs.NOTICE,
-        "%s %s: pausing %s while %s is active in %s; %s%s%s; up to %d AWS CLI calls at once (%s)",
-        PROG,
-        __version__,
-        " and ".join(paused),
-        report.wanted(config),
-        config.emr_region,
-        "one tick" if config.once else f"every {config.interval:g}s",
-        f", resuming after {config.resume_delay:g}s without one" if config.resume_delay else "",
-        ", dry run" if config.dry_run else "",
-        calls,
-        why,
-    )
+def _loop(
+    config: Config, aws: AwsCli, stop: threading.Event, served: Http | None, calls: int
+) -> int:
+    """The loop until stopped, with the HTTP server (when `served`) and the heartbeat."""
     heartbeat = Heartbeat(Path(config.heartbeat_file), config.interval, config.call_timeout)
     heartbeat.reset()
     if served:
@@ -130,6 +131,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         # Only running it shows that an executable file is not a program (a bad #! line,
         # a truncated download); waiting will not fix that, so it ends like a bad setting.
         return bad_configuration([f"AWS_CLI: {error}"], json_line=config.log_format == "json")
+
+
+def starting(config: Config, calls: int, why: str) -> str:
+    """The start-up line: what it pauses, while what, where, how often."""
+    paused = [kind.pausing() for kind in config.autoscalers]
+    if config.breaker_only:
+        paused.append(f"an autoscaler that polls /circuit-breaker on port {config.http_port}")
+    every = "one tick" if config.once else f"every {config.interval:g}s"
+    delay = config.resume_delay
+    return (
+        f"{PROG} {__version__}: pausing {' and '.join(paused)} while {report.wanted(config)} "
+        f"is active in {config.emr_region}; {every}"
+        f"{f', resuming after {delay:g}s without one' if delay else ''}"
+        f"{', dry run' if config.dry_run else ''}; up to {calls} AWS CLI calls at once ({why})"
+    )
 
 
 def concurrency(config: Config) -> tuple[int, str]:

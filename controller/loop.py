@@ -7,17 +7,15 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Executor, Future, wait
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, TypeVar
 
-from controller import autoscalers, report, sources
-from controller.act import Actor, Status
-from controller.autoscalers import dynamodb, ecs
-from controller.autoscalers.dynamodb import Record, RecordSuspended, Target, split_key
-from controller.autoscalers.ecs import Service
-from controller.aws import AwsError, CliNotRunnable, Interrupted, Runner
+from controller import report
+from controller.act import Actor
+from controller.aws import AwsError, CliNotRunnable, Interrupted, Runner, concurrently
 from controller.config import Config
-from controller.decide import Decision, Observed, Policy, decide, holding
+from controller.decide import Decision, Observed, decide, holding
 from controller.records import CLOCKS_AGREE_WITHIN, new_pause_id, written_at
 from controller.runtime import emf, logs
 from controller.sources.backup import Backup
@@ -27,8 +25,6 @@ T = TypeVar("T")
 # Told about each tick that got to a decision: what it saw, did, whether it completed, and
 # how many seconds it took (the HTTP server's metrics and circuit breaker).
 OnTick = Callable[[Observed, report.Done, bool, float], None]
-R = TypeVar("R")
-RECORDS_READ_EVERY = 10
 # How often a pause or resume still under way says how far it got: one of hundreds of tables
 # takes minutes, and a silent log would look like a hang.
 PROGRESS_EVERY = 10.0
@@ -49,10 +45,8 @@ def workers(config: Config, calls: int) -> int:
     there must always be more threads than such sources, or they could wait on each other for
     ever. How many CLI processes run at once is the runner's to bound (controller/aws.py), not
     the pool's: a thread waiting there holds no process."""
-    paused = autoscalers.configured(config)
-    queries = len(sources.configured(config)) + len(paused)
-    many = sources.fans_out(config) or any(kind.fans_out for kind in paused)
-    return queries + (max(2, calls) if many else 2)
+    queries = len(config.sources) + len(config.autoscalers)
+    return queries + (max(2, calls) if config.fans_out else 2)
 
 
 def _utc_now() -> datetime:
@@ -79,25 +73,16 @@ class Controller:
         # Ages of backups are counted on the wall clock, as AWS reports their start times.
         self.wall = wall
         self.waiting = waiting
-        self.sources = sources.configured(config)
-        self.policy = Policy(config.resume_count, config.resume_delay, config.resume_count_max)
+        # Each controller keeps its own memory of the kinds (a kind may remember what it read).
+        self.kinds = [kind.fresh() for kind in config.autoscalers]
+        config = replace(config, autoscalers=tuple(self.kinds))
+        self.config = config
         # RESUME_DELAY counts from the start until a backup is seen: a restart during the
         # delay waits a whole delay again, which errs on the side of staying paused.
         self.last_backup = clock()
         # When each record (resource ARN, tag key) was first seen, on the monotonic clock:
         # a record may be removed only once it is settled (Config.record_settle).
         self.first_seen: dict[tuple[str, str], float] = {}
-        # Whether the tables' records were there when last read: they are read again, until
-        # gone, whether or not anything is suspended. True at first: a restart reads them.
-        self.records_left = True
-        # Ticks since the tables' records were last read: they are read at least every
-        # RECORDS_READ_EVERY ticks, so that records left by a controller that died are found.
-        self.records_unread = 0
-        # Set by this controller's own pause of a table: its records are read until seen (the
-        # Resource Groups Tagging API may show a new tag a moment late).
-        self.records_expected = False
-        # What was suspended at the last read: a change may be another controller's pause.
-        self.suspended_when_read: frozenset[tuple[str, str, frozenset[str]]] = frozenset()
         self.actor = Actor(config, run, self.stop, clock)
         self.on_tick: OnTick | None = None
         # Told about a tick that crashed before it got to a decision (a bug): the metrics
@@ -108,23 +93,16 @@ class Controller:
         """One pass. True when it completed; False when something stopped it deciding or acting."""
         started = time.monotonic()
         seen = self.observe()
-        plan = decide(seen, self.policy)
+        plan = decide(seen, self.kinds, self.config.resume_delay)
         # Decisions are independent (one service, one table each): carry them out together,
         # the tables' records in batches (Actor.submit).
         outcomes = self.actor.submit(plan.decisions, self.pool, seen.now)
         self._progress(plan.decisions, outcomes)
         done = [(d, outcome.result()) for d, outcome in zip(plan.decisions, outcomes, strict=True)]
-        if any(
-            isinstance(s, RecordSuspended)
-            for d, outcome in done
-            if outcome.status is not Status.SKIPPED
-            for s in d.steps
-        ):
-            self.records_expected = True
         c = self.config
         # A source not read fails the tick even when a backup seen elsewhere paused: a blind
         # source must reach the health check and the alarms, not hide behind a good pause.
-        blind = bool(autoscalers.unread(c, seen) or seen.unknown)
+        blind = any(seen.views.get(k.name) is None for k in self.kinds) or bool(seen.unknown)
         failed = any(outcome.failed for _, outcome in done)
         ok = not (plan.fault or failed or blind)
         for decision in plan.decisions:
@@ -174,25 +152,9 @@ class Controller:
         # make a record removable whose change the targets read did not show.
         started, started_at = self.clock(), self.wall().timestamp()
         # The queries are independent and each costs a CLI start-up, so run them together.
-        finds = [(s.name, self.pool.submit(s.find, self.run, c, self._each)) for s in self.sources]
-        service = (
-            self.pool.submit(
-                ecs.describe,
-                self.run,
-                c.autoscaler_cluster,
-                c.autoscaler_service,
-                c.autoscaler_region,
-            )
-            if c.ecs_mode
-            else None
-        )
-        targets = (
-            self.pool.submit(
-                dynamodb.describe, self.run, c.dynamodb_table_prefix, c.dynamodb_region
-            )
-            if c.native_mode
-            else None
-        )
+        each = concurrently(self.pool)
+        finds = [(s.name, self.pool.submit(s.find, self.run, each)) for s in c.sources]
+        reads = [(k, self.pool.submit(k.read, self.run)) for k in self.kinds]
         seen: list[Backup] = []
         unknown: list[str] = []
         for name, future in finds:
@@ -201,85 +163,43 @@ class Controller:
                 unknown.append(name)
             else:
                 seen += backups
-        current = _result(service, "ECS query")
-        found = _result(targets, "Application Auto Scaling query")
+        views = {kind.name: _result(future, f"{kind.query}") for kind, future in reads}
         at = self.wall()
         held, stuck = holding(seen, at, c.max_backup_age)
-        records = self._records(found)
         now = self.clock()
         if held:
             self.last_backup = now
         return Observed(
             backups=held,
-            service=current,
-            targets=found,
-            records=records,
+            views=views,
             now=now,
             last_backup=self.last_backup,
             stuck=stuck,
             unknown=tuple(unknown),
             at=at,
-            settled=self._settled(current, records, started, started_at),
+            settled=self._settled(views, started, started_at),
             # Made now, after the queries, and the actor counts a pause's window from `now`:
             # the id's time is never later than the record it names.
             pause_id=new_pause_id(self.wall().timestamp()),
         )
 
-    def _each(self, call: Callable[[T], R], items: Sequence[T], /) -> list[R]:
-        """A source's one-by-one calls, all at once on the pool (see workers)."""
-        futures = [self.pool.submit(call, item) for item in items]
-        return [future.result() for future in futures]
-
-    def _records(self, targets: Sequence[Target] | None) -> Mapping[str, Record]:
-        """The tables' records, by table ARN: read while records were left at the last read or
-        what is suspended changed since; empty when a read is not needed, left out when it
-        failed."""
-        if targets is None:
-            return {}
-        self.records_unread += 1
-        suspended = frozenset(
-            (t.resource_id, t.dimension, t.suspended) for t in targets if t.suspended
-        )
-        wanted = (
-            self.records_left or self.records_expected or self.records_unread >= RECORDS_READ_EVERY
-        )
-        if not wanted and suspended == self.suspended_when_read:
-            # No record at the last read, and nothing suspended since (what is, someone else
-            # suspended): nothing to resume or remove.
-            return {t.table_arn: {} for t in targets}
-        tables = {t.table_arn for t in targets}
-        read = _result(
-            self.pool.submit(dynamodb.read_records, self.run, self.config.dynamodb_region, tables),
-            "reading the records on the tables",
-        )
-        if read is None:
-            return {}
-        self.records_left = any(read.values())
-        self.records_expected &= not self.records_left
-        self.records_unread = 0
-        self.suspended_when_read = suspended
-        return read
-
     def _settled(
-        self,
-        service: Service | None,
-        records: Mapping[str, Record],
-        started: float,
-        started_at: float,
+        self, views: Mapping[str, object], started: float, started_at: float
     ) -> frozenset[tuple[str, str]]:
         """The records that may be removed: seen by this controller Config.record_settle
         before this tick started, or made by a pause whose id says it was that long ago (with
         room for the clocks of two controllers to disagree). A version 1.0 record has no time
         in its key: seen for the first time (a restart, a `--once` run), it starts its wait
         now, which errs on the safe side."""
-        current = {(arn, key) for arn, record in records.items() for key in record}
-        ids = {(arn, key): split_key(key)[0] for arn, key in current}
-        read = set(records)
-        if service is not None:
-            for key in service.records:
-                ids[(service.arn, key)] = ecs.pause_of(key)
-            current |= {(service.arn, key) for key in service.records}
-            read.add(service.arn)
+        ids: dict[tuple[str, str], str | None] = {}
+        for kind in self.kinds:
+            view = views.get(kind.name)
+            if view is not None:
+                for arn, keys in kind.records(view).items():
+                    ids[(arn, "")] = None  # read: what is not there now was removed
+                    ids.update({(arn, key): pause_id for key, pause_id in keys.items()})
+        read = {arn for arn, key in ids if not key}
+        current = {seen for seen in ids if seen[1]}
         for seen in list(self.first_seen):
             if seen[0] in read and seen not in current:
                 del self.first_seen[seen]  # removed: forget it

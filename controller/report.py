@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from controller import autoscalers, sources
 from controller.act import Outcome, Status
+from controller.autoscalers.autoscaler import Facts
 from controller.config import Config
-from controller.decide import Decision, Observed, Step, age
+from controller.decide import Decision, Observed, age
 from controller.sources.backup import Backup
 
 Done = Sequence[tuple[Decision, Outcome]]
@@ -38,13 +38,13 @@ def summary(config: Config, seen: Observed) -> str:
     if seen.stuck:
         stuck = ", ".join(_backup(c, b, seen.at) for b in seen.stuck)
         parts.append(f"too old to hold the pause (MAX_BACKUP_AGE {c.max_backup_age:g}s): {stuck}")
-    parts += [kind.shown(c, seen) for kind in autoscalers.configured(c)]
+    parts += [facts.text for facts in describe(c, seen, None)]
     return " | ".join(parts)
 
 
 def wanted(config: Config) -> str:
     """What holds the pause, in words, for the start-up line."""
-    named = [source.wanted(config) for source in sources.configured(config)]
+    named = [source.wanted() for source in config.sources]
     bound = f" (for at most {config.max_backup_age:g}s each)" if config.max_backup_age else ""
     return " or ".join(named) + bound
 
@@ -104,7 +104,7 @@ def fields(config: Config, seen: Observed, done: Done, ok: bool) -> dict[str, An
         "stuck_backups": [_backup_field(b, seen.at) for b in seen.stuck],
         "unknown_sources": list(seen.unknown),
     }
-    tick.update(kind.field(c, seen) for kind in autoscalers.configured(c))
+    tick.update(facts.field for facts in describe(c, seen, None))
     # Every kind of change the tick made, once each, in order (["pause"], ["resume", "tidy"];
     # [] for none), a list so that a filter matches one exactly; the details are in
     # `decisions`.
@@ -132,25 +132,31 @@ def _outcome_field(outcome: Outcome) -> str:
     return f"{word} {outcome.detail}"
 
 
+def describe(config: Config, seen: Observed, done: Done | None) -> list[Facts]:
+    """How each kind looks after the tick's changes that were done (before any: None)."""
+    applied = [
+        (d.kind, step)
+        for d, outcome in done or ()
+        if outcome.status is Status.DONE
+        for step in d.steps
+    ]
+    return [
+        kind.describe(
+            seen.views.get(kind.name), [step for name, step in applied if name == kind.name]
+        )
+        for kind in config.autoscalers
+    ]
+
+
 def held_paused(config: Config, seen: Observed, done: Done) -> dict[str, bool]:
     """Each autoscaler's paused state after the tick's changes, by name (`ecs:CLUSTER/SERVICE`,
     `dynamodb:TABLE`); one that could not be read is left out. Shared by the Prometheus
     gauges and the CloudWatch metrics, so that both say the same."""
-    applied = _applied(done)
-    held: dict[str, bool] = {}
-    for kind in autoscalers.configured(config):
-        held.update(kind.held(config, seen, applied))
-    return held
+    return {
+        name: held for facts in describe(config, seen, done) for name, held in facts.held.items()
+    }
 
 
 def measured(config: Config, seen: Observed, done: Done) -> dict[str, float]:
     """The kinds' own CloudWatch metrics after the tick's changes (SuspendedTargets)."""
-    applied = _applied(done)
-    found: dict[str, float] = {}
-    for kind in autoscalers.configured(config):
-        found.update(kind.measured(config, seen, applied))
-    return found
-
-
-def _applied(done: Done) -> list[Step]:
-    return [step for d, outcome in done if outcome.status is Status.DONE for step in d.steps]
+    return {n: v for facts in describe(config, seen, done) for n, v in facts.measured.items()}

@@ -1,80 +1,245 @@
-"""Every setting the controller reads, grouped, with its default: the one list `--help` prints
-and that a test holds config.py and the README's settings table to.
+"""Reading settings from the environment: the shared reader every kind parses its own with.
 
-Only the words live here; config.py reads and checks each value. The sources' rows come
-from the kinds of backup themselves (controller/sources/) and each autoscaler's group from
-its kind (controller/autoscalers/), so a new kind adds its own.
+Every problem is noted, not raised, so that configuration reports them all at once
+(controller/config.py). Nothing here knows a kind: the kinds import this.
 """
 
 from __future__ import annotations
 
-from controller import autoscalers, sources
+import ipaddress
+import math
+import os
+import re
+import shutil
+import unicodedata
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from urllib.parse import urlparse
 
 Row = tuple[str, str, str]  # (NAME, default, what it does); a default of "unset": off or none
 
-PREFIXES: tuple[Row, ...] = tuple(
-    row
-    for source in sources.ALL
-    for row in ((source.setting, "unset", source.help), *source.settings)
-)
-
-GROUPS: tuple[tuple[str, tuple[Row, ...]], ...] = (
-    (
-        "sources of backups (EMR_REGION and at least one prefix are required)",
-        (
-            ("EMR_REGION", "required", "region where every source is read, e.g. us-east-1"),
-            *PREFIXES,
-            ("MAX_BACKUP_AGE", "0 (no bound)", "seconds after which a backup stops counting"),
-            ("MAX_FAN_OUT", "200", "most jobs, virtual clusters or applications queried per tick"),
-        ),
-    ),
-    # One group per kind of autoscaler, as each declares it (controller/autoscalers/).
-    *((kind.mode, kind.settings) for kind in autoscalers.ALL),
-    (
-        "timing",
-        (
-            ("POLL_INTERVAL", "60", "seconds between ticks (--interval overrides it)"),
-            ("RESUME_DELAY", "0", "seconds without a backup before resuming"),
-            ("CALL_TIMEOUT", "30", "seconds one AWS CLI call may take"),
-            ("CALL_ATTEMPTS", "4", "attempts per CLI call for retryable failures"),
-        ),
-    ),
-    (
-        "logs and dry run",
-        (
-            ("LOG_FORMAT", "text", "text, or json: one JSON object per line"),
-            ("LOG_LEVEL", "INFO", "INFO, NOTICE (no steady tick lines) or DEBUG"),
-            ("DEBUG_OUTPUT", "unset", "any value but empty/0/false/no/off: debug lines"),
-            ("DRY_RUN", "false", "decide and log, never change anything (--dry-run)"),
-        ),
-    ),
-    (
-        "health, metrics and circuit breaker",
-        (
-            ("HEARTBEAT_FILE", "/tmp/dynamodb-autoscaler-control.heartbeat", "for healthcheck"),  # noqa: S108
-            ("HTTP_PORT", "unset", "serve /metrics, /healthz, /circuit-breaker on this port"),
-            ("HTTP_ADDRESS", "0.0.0.0", "address to listen on, with HTTP_PORT"),  # noqa: S104
-            ("CLOUDWATCH_NAMESPACE", "unset", "CloudWatch metrics (EMF) in this namespace"),
-        ),
-    ),
-    (
-        "AWS CLI",
-        (
-            ("AWS_CLI", "aws", "the AWS CLI to run (v1 or v2)"),
-            ("AWS_ENDPOINT_URL", "unset", "--endpoint-url for every call (a local fake AWS)"),
-            ("MAX_CONCURRENT_CALLS", "from CPUs/memory", "CLI calls at once, 60-70 MiB each"),
-        ),
-    ),
-)
-
-NAMES = tuple(name for _, rows in GROUPS for name, _, _ in rows)
+# Every AWS region name has this shape (us-east-1, us-gov-west-1, ap-southeast-2, ...).
+# Checking it here turns a typo into a clear start-up error instead of an endpoint error.
+_REGION = re.compile(r"[a-z]{2}(-[a-z]+)+-[0-9]+")
+# Plain decimal seconds: no sign, exponent, "inf", underscores or non-ASCII digits.
+_DECIMAL = re.compile(r"[0-9]+(\.[0-9]*)?|\.[0-9]+")
+_WHOLE = re.compile(r"[0-9]+")
+_TRUE = frozenset({"1", "true", "yes", "on"})
+_FALSE = frozenset({"", "0", "false", "no", "off"})
+# Control, format and line-separator characters: a newline, a tab, a BOM or a zero-width
+# space in a name is a quoting mistake, never part of the name a person meant.
+_INVISIBLE = frozenset({"Cc", "Cf", "Zl", "Zp"})
+# Values the AWS CLI would not take as they are: it parses a leading "-" as an option,
+# reads file:// and fileb:// as files and (v1) fetches http(s):// URLs.
+_CLI_PREFIXES = ("-", "file://", "fileb://", "http://", "https://")
+# CloudWatch's limit on a dimension value (Dimension).
+MAX_DIMENSION = 1024
 
 
-def help_text() -> str:
-    """The settings as --help lists them after the flags."""
-    width = max(map(len, NAMES))
-    lines = ["settings (environment variables; docs/configuration.md has the rules):"]
-    for group, rows in GROUPS:
-        lines.append(f"  {group}:")
-        lines += [f"    {n:<{width}}  {what} (default: {d})" for n, d, what in rows]
-    return "\n".join(lines)
+@dataclass(frozen=True)
+class Shared:
+    """What every kind may need of the settings all kinds share, when it reads its own."""
+
+    region: str  # EMR_REGION: where every source is read, and a kind's default region
+    max_fan_out: int = 200
+    # Metric dimensions must fit CloudWatch's rules when CLOUDWATCH_NAMESPACE is set.
+    cloudwatch: bool = False
+    # The settings that turn on the other kinds of autoscaler, and whether one of them (or the
+    # circuit breaker's HTTP_PORT) is set: the kind that is on by default may then be off.
+    others: tuple[str, ...] = ()
+    alone: bool = False
+
+
+class Reader:
+    """Reads settings from the environment, noting every problem instead of stopping."""
+
+    def __init__(self, env: Mapping[str, str]) -> None:
+        self.env = env
+        self.problems: list[str] = []
+
+    def __contains__(self, name: str) -> bool:
+        return name in self.env
+
+    def required(self, name: str, why: str = "") -> str:
+        value = self.env.get(name)
+        if value is None:
+            self.problems.append(f"{name} is required but not set{why}")
+            return ""
+        if not value.strip():
+            self.problems.append(f"{name} is set but empty or only whitespace")
+            return ""
+        return value
+
+    def literal(self, name: str, maximum: int, *, cli_argument: bool, why: str = "") -> str:
+        """A name used exactly as given: refused when it cannot be what a person meant."""
+        value = self.required(name, why)
+        if not value:
+            return value
+        problem = None
+        if value != value.strip():
+            problem = "has leading or trailing whitespace"
+        elif any(unicodedata.category(ch) in _INVISIBLE for ch in value):
+            problem = "contains a control or invisible character (a newline, tab, ...)"
+        elif len(value) > maximum:
+            problem = f"is longer than {maximum} characters ({len(value)})"
+        elif cli_argument and value.startswith(_CLI_PREFIXES):
+            start = next(p for p in _CLI_PREFIXES if value.startswith(p))
+            problem = f"starts with {start!r}, which the AWS CLI would not take as a name"
+        if problem:
+            self.problems.append(f"{name} {problem}: {shown(value)}")
+        return value
+
+    def prefix(self, name: str, maximum: int) -> str:
+        """A name prefix compared in Python (never passed to the CLI); "" when not set."""
+        return self.literal(name, maximum, cli_argument=False) if name in self.env else ""
+
+    def region(self, name: str, why: str = "") -> str:
+        value = self.required(name, why)
+        if value and not _REGION.fullmatch(value):
+            self.problems.append(
+                f"{name} is not an AWS region name (like us-east-1): {shown(value)}"
+            )
+        return value
+
+    def seconds(
+        self,
+        name: str,
+        default: float,
+        minimum: float,
+        maximum: float,
+        *,
+        zero: bool = False,
+        raw: str | None = None,
+    ) -> float:
+        """Decimal seconds; 0 is allowed only where `zero` says it means "none". `raw` is a
+        flag's value, read instead of the environment's."""
+        raw = self.env.get(name) if raw is None else raw
+        if raw is None:
+            return default
+        value = float(raw) if _DECIMAL.fullmatch(raw) else math.nan
+        if not (minimum <= value <= maximum and (value > 0 or zero)):
+            span = f"from {minimum:g} to" if minimum > 0 or zero else "above 0 and at most"
+            self.problems.append(
+                f"{name} must be a number of seconds {span} {maximum:g}: {shown(raw)}"
+            )
+            return default
+        return value
+
+    def count(self, name: str, default: int, maximum: int) -> int:
+        raw = self.env.get(name)
+        if raw is None:
+            return default
+        # The length check keeps int() away from Python's limit on digits in a string.
+        value = int(raw) if _WHOLE.fullmatch(raw) and len(raw) <= 9 else 0
+        if not 1 <= value <= maximum:
+            self.problems.append(f"{name} must be a whole number from 1 to {maximum}: {shown(raw)}")
+            return default
+        return value
+
+    def flag(self, name: str) -> bool:
+        raw = self.env.get(name, "")
+        if raw.lower() in _TRUE:
+            return True
+        if raw.lower() not in _FALSE:
+            self.problems.append(
+                f"{name} must be one of 1/true/yes/on or 0/false/no/off: {shown(raw)}"
+            )
+        return False
+
+    def switch(self, name: str) -> bool:
+        """On for any value but empty and the "false" words: the original image's `-n` test."""
+        return self.env.get(name, "").lower() not in _FALSE
+
+    def executable(self, name: str) -> str:
+        raw = self.env.get(name, "aws")
+        found = shutil.which(raw, path=self.env.get("PATH")) if raw.strip() else None
+        if not found:
+            self.problems.append(f"{name}: no executable AWS CLI found at {shown(raw)}")
+            return raw
+        return found
+
+    def choice(self, name: str, choices: Sequence[str], *, upper: bool = False) -> str:
+        """One of `choices` (the first is the default), in any case."""
+        raw = self.env.get(name, choices[0])
+        value = raw.upper() if upper else raw.lower()
+        if value not in choices:
+            self.problems.append(f"{name} must be one of {', '.join(choices)}: {shown(raw)}")
+            return choices[0]
+        return value
+
+    def subset(self, name: str, allowed: Sequence[str], what: str) -> tuple[str, ...]:
+        """A comma-separated list of some of `allowed`, in `allowed`'s order, once each (all of
+        them when not set), so that the query and the log read the same however written."""
+        raw = self.env.get(name)
+        if raw is None:
+            return tuple(allowed)
+        wrong = [s for s in raw.split(",") if s not in allowed]
+        if wrong:
+            self.problems.append(
+                f"{name} must be a comma-separated list of {what} {', '.join(allowed)}; not "
+                f"among them: {', '.join(map(shown, wrong))}"
+            )
+            return tuple(allowed)
+        return tuple(s for s in allowed if s in raw.split(","))
+
+    def only_with(self, name: str, needed: str) -> bool:
+        """False, noting the problem, when `name` is set without `needed`."""
+        if name in self.env and needed not in self.env:
+            self.problems.append(f"{name} is set but {needed} is not")
+            return False
+        return True
+
+    def file_in_a_directory(self, name: str, default: str) -> str:
+        path = self.env.get(name) or default
+        if not os.path.isdir(os.path.dirname(os.path.abspath(path))):
+            self.problems.append(f"{name}: the directory of {path!r} does not exist")
+        return path
+
+    def port(self, name: str) -> int | None:
+        raw = self.env.get(name)
+        if raw is None:
+            return None
+        value = int(raw) if _WHOLE.fullmatch(raw) and len(raw) <= 5 else 0
+        if not 1 <= value <= 65535:
+            self.problems.append(f"{name} must be a TCP port from 1 to 65535: {shown(raw)}")
+            return None
+        return value
+
+    def address(self, name: str, default: str) -> str:
+        raw = self.env.get(name)
+        if raw is None:
+            return default
+        try:
+            # A literal address only: a host name could resolve to an address of another host.
+            ipaddress.ip_address(raw)
+        except ValueError:
+            self.problems.append(
+                f"{name} must be an IP address (like 0.0.0.0, 127.0.0.1 or ::): {shown(raw)}"
+            )
+            return default
+        return raw
+
+    def url(self, name: str) -> str | None:
+        raw = self.env.get(name, "")
+        if not raw:
+            return None
+        parsed = urlparse(raw)
+        blank = any(ch.isspace() or unicodedata.category(ch) in _INVISIBLE for ch in raw)
+        if parsed.scheme not in ("http", "https") or not parsed.netloc or blank:
+            self.problems.append(f"{name} must be an http(s) URL: {shown(raw)}")
+        return raw
+
+    def dimension(self, name: str, value: str) -> None:
+        """A value CloudWatch takes as a metric dimension, with CLOUDWATCH_NAMESPACE."""
+        if value and (not value.isascii() or len(value) > MAX_DIMENSION):
+            self.problems.append(
+                f"{name} must be ASCII and at most {MAX_DIMENSION} characters with "
+                f"CLOUDWATCH_NAMESPACE, as a CloudWatch dimension: {shown(value)}"
+            )
+
+
+def shown(value: str, limit: int = 80) -> str:
+    """A value as a problem message quotes it: escaped, and short even when it is not."""
+    if len(value) <= limit:
+        return repr(value)
+    return f"{value[:limit]!r}... ({len(value)} characters)"

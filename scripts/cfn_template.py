@@ -33,7 +33,7 @@ import yaml
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from controller import autoscalers, settings, sources
+from controller import autoscalers, config, sources
 
 TEMPLATE = ROOT / "deploy" / "cloudformation.yaml"
 DEPLOY = ROOT / "deploy"
@@ -166,7 +166,7 @@ def dump(value: Any) -> str:
 
 def parameters() -> dict[str, Any]:
     found = {}
-    for _, rows in settings.GROUPS:
+    for _, rows in config.groups():
         for name, default, what in rows:
             parameter: dict[str, Any] = {
                 "Type": "String",
@@ -185,14 +185,14 @@ def parameter_groups() -> list[dict[str, Any]]:
             "Label": {"default": f"Controller: {group}"},
             "Parameters": [pascal(n) for n, _, _ in rows],
         }
-        for group, rows in settings.GROUPS
+        for group, rows in config.groups()
     ]
 
 
 def conditions() -> dict[str, Any]:
     return {
         f"Has{pascal(name)}": {"Fn::Not": [{"Fn::Equals": [{"Ref": pascal(name)}, ""]}]}
-        for name in settings.NAMES
+        for name in config.names()
     }
 
 
@@ -205,7 +205,7 @@ def environment() -> list[Any]:
                 {"Ref": "AWS::NoValue"},
             ]
         }
-        for name in settings.NAMES
+        for name in config.names()
     ]
 
 

@@ -1,147 +1,134 @@
-"""The kinds of autoscaler are listed once (controller/autoscalers/__init__.py's ALL): --help,
-the start-up words, the tick's line and JSON, the metrics, the threads of a tick, the carrying
-out of steps and the template's policies follow each kind's own declaration."""
+"""A kind of autoscaler is one module and one line in controller/autoscalers/__init__.py's
+ALL: a made-up kind (tests/support/lambda_kind.py) added there, and nowhere else, is paused
+and resumed by a tick, released by --release, shown by a dry run, the log, /metrics and
+CloudWatch, and its settings are in --help and checked with the others."""
 
 from __future__ import annotations
 
+import json
+import logging
 import re
 import threading
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import datetime, timezone
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from controller import autoscalers, report, settings
-from controller.act import DONE, Actor
-from controller.autoscalers import dynamodb
-from controller.autoscalers.autoscaler import AnyStep, Autoscaler
-from controller.autoscalers.ecs import SetDesiredCount, parse_service
+from controller import autoscalers, config
 from controller.config import Config, dimensions, load
-from controller.decide import Decision, Observed, Verb
 from controller.http.metrics import Metrics
-from controller.loop import workers
+from controller.loop import Controller, workers
+from controller.release import release
 from controller.runtime import emf
-from tests.support.fake_runner import service_doc
-from tests.test_config import env
+from tests.support.fake_runner import FakeAws
+from tests.support.lambda_kind import TAG, Functions
+from tests.test_config import env, problems
 
 ROOT = Path(__file__).resolve().parent.parent
+ECS_OFF = {"AUTOSCALER_CLUSTER": None, "AUTOSCALER_REGION": None, "AUTOSCALER_SERVICE": None}
 
 
-@dataclass(frozen=True)
-class SetReservedConcurrency:
-    """A step of the made-up kind below."""
+class Lambda(FakeAws):
+    """The EMR and ECS answers of FakeAws, and a function's concurrency and tags."""
 
-    count: int
+    def __init__(self, clusters: Sequence[str] = (), reserved: int = 5) -> None:
+        super().__init__(clusters)
+        self.reserved = reserved
+        self.function_tags: dict[str, str] = {}
 
-
-class Functions:
-    """A made-up kind of autoscaler (Lambda functions' reserved concurrency), declared as a
-    module would: what it saw, and the calls its steps made."""
-
-    def __init__(self) -> None:
-        self.seen: int | None = 5  # the reserved concurrency read; None: could not be read
-        self.calls: list[tuple[str, int]] = []
-
-    def apply(self, run: object, config: Config, step: AnyStep) -> bool:
-        if not isinstance(step, SetReservedConcurrency):
-            return False
-        self.calls.append(("put-function-concurrency", step.count))
-        return True
-
-    def held(self, config: Config, seen: Observed, steps: Sequence[AnyStep]) -> dict[str, bool]:
-        if self.seen is None:
-            return {}
-        count = self.seen
-        for step in steps:
-            if isinstance(step, SetReservedConcurrency):
-                count = step.count
-        return {"lambda:fn-": count == 0}
-
-    def declaration(self) -> Autoscaler:
-        return Autoscaler(
-            name="lambda",
-            mode="Lambda mode (functions' reserved concurrency)",
-            settings=(("LAMBDA_FUNCTION_PREFIX", "unset", "functions whose name starts so"),),
-            policy="iam-policy-lambda.json",
-            condition="LambdaMode",
-            on=lambda config: True,
-            pausing=lambda config: "the functions 'fn-'...",
-            dimensions=lambda config: {"LambdaFunctionPrefix": "fn-"},
-            part=lambda seen: self.seen,
-            shown=lambda config, seen: f"functions fn-*: reserved={self.seen}",
-            field=lambda config, seen: ("functions", {"prefix": "fn-", "reserved": self.seen}),
-            held=self.held,
-            known=lambda config: ["lambda:fn-"],
-            apply=self.apply,
-            measured=lambda config, seen, steps: {"ReservedConcurrency": float(self.seen or 0)},
-            units=(("ReservedConcurrency", "Count"),),
-            fans_out=True,
-        )
+    def __call__(self, args: Sequence[str], *, mutating: bool = False) -> dict[str, Any]:
+        if args[0] != "lambda":
+            return super().__call__(args, mutating=mutating)
+        self.calls.append((list(args), mutating))
+        if args[1] == "get-function-concurrency":
+            return {"ReservedConcurrentExecutions": self.reserved}
+        if args[1] == "list-tags":
+            return {"Tags": dict(self.function_tags)}
+        if args[1] == "put-function-concurrency":
+            self.reserved = int(args[-1])
+        elif args[1] == "tag-resource":
+            self.function_tags.update(json.loads(args[args.index("--tags") + 1]))
+        elif args[1] == "untag-resource":
+            for key in args[args.index("--tag-keys") + 1 :]:
+                self.function_tags.pop(key, None)
+        return {}
 
 
 @pytest.fixture
-def functions(monkeypatch: pytest.MonkeyPatch) -> Functions:
-    kind = Functions()
-    monkeypatch.setattr(autoscalers, "ALL", (*autoscalers.ALL, kind.declaration()))
-    return kind
+def listed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The one line a new kind takes: its class in the list of kinds."""
+    monkeypatch.setattr(autoscalers, "ALL", (*autoscalers.ALL, Functions))
 
 
-def ecs_only() -> Config:
-    return load([], env())
+@pytest.fixture
+def pool() -> Iterator[ThreadPoolExecutor]:
+    with ThreadPoolExecutor(8) as executor:
+        yield executor
 
 
-def service(desired: int) -> Observed:
-    return Observed(backups=[], service=parse_service(service_doc(desired)))
+def lambda_only() -> Config:
+    return load([], env(**ECS_OFF, LAMBDA_FUNCTION="fn-orders"))
 
 
-def test_help_lists_each_kinds_settings_in_its_own_group_in_the_order_of_the_list() -> None:
-    groups = [group for group, _ in settings.GROUPS]
-    listed = [group for group in groups if group in {kind.mode for kind in autoscalers.ALL}]
+def test_its_settings_are_read_checked_and_listed_with_the_others(listed: None) -> None:
+    found = lambda_only().autoscalers
 
-    assert listed == [kind.mode for kind in autoscalers.ALL]
-    for kind in autoscalers.ALL:
-        assert dict(settings.GROUPS)[kind.mode] == kind.settings
-        shown = settings.help_text().split(f"  {kind.mode}:\n", 1)[1]
-        for name, default, what in kind.settings:
-            assert re.search(
-                rf"^    {name} +{re.escape(what)} \(default: {default}\)$", shown, re.M
-            )
-
-
-def test_a_kind_in_the_list_is_in_the_tick_line_and_the_json(functions: Functions) -> None:
-    config = ecs_only()
-    seen = service(2)
-
-    line = report.line(config, seen, [])
-    fields = report.fields(config, seen, [], ok=True)
-
-    assert line.endswith(
-        "| service autoscaling/dynamodb-autoscaler: desired=2 running=2 pending=0 status=ACTIVE | "
-        "functions fn-*: reserved=5 | action: no change"
+    assert found == (Functions("fn-orders", "us-east-1"),)
+    (problem,) = problems([], env(**ECS_OFF, LAMBDA_FUNCTION="-fn"))
+    assert problem.startswith("LAMBDA_FUNCTION starts with '-'")
+    help_text = config.help_text()
+    assert "  Lambda mode (a function's reserved concurrency):\n" in help_text
+    assert re.search(
+        r"^    LAMBDA_FUNCTION +the function whose .* \(default: unset\)$", help_text, re.M
     )
-    assert fields["functions"] == {"prefix": "fn-", "reserved": 5}
-    assert fields["service"]["desired"] == 2
+    assert "LAMBDA_FUNCTION" in config.names()
 
 
-def test_a_kind_that_could_not_be_read_fails_the_tick_and_leaves_paused_unknown(
-    functions: Functions,
+def test_a_tick_pauses_it_and_a_later_one_resumes_it_from_its_record(
+    listed: None, pool: ThreadPoolExecutor, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = ecs_only()
-    functions.seen = None
+    aws = Lambda(clusters=["dynamodb-backup-1"], reserved=5)
+    controller = Controller(lambda_only(), aws, pool)
 
-    assert [kind.name for kind in autoscalers.unread(config, service(2))] == ["lambda"]
-    assert "Paused" not in emf.values(config, service(2), [], ok=False, seconds=1.0)
-    functions.seen = 5
-    assert autoscalers.unread(config, service(2)) == []
+    with caplog.at_level(logging.INFO):
+        assert controller.tick()
+    assert aws.reserved == 0
+    assert [int(v) for k, v in aws.function_tags.items() if k.startswith(TAG)] == [5]
+    (line,) = [r.getMessage() for r in caplog.records if "action:" in r.getMessage()]
+    assert "function fn-orders: reserved=5 | action: pause: reserved 5 -> 0" in line
+
+    aws.clusters = []
+    assert controller.tick()
+    assert aws.reserved == 5
 
 
-def test_the_paused_gauge_starts_each_known_label_at_zero_and_follows_the_steps_done(
-    functions: Functions,
+def test_release_gives_it_back_and_removes_its_record(listed: None) -> None:
+    aws = Lambda(reserved=0)
+    aws.function_tags = {f"{TAG}0000beef0000": "7"}
+
+    assert release(lambda_only(), aws, threading.Event()) == 0
+    assert (aws.reserved, aws.function_tags) == (7, {})
+
+
+def test_a_dry_run_shows_its_pause_and_changes_nothing(
+    listed: None, pool: ThreadPoolExecutor, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = ecs_only()
+    aws = Lambda(clusters=["dynamodb-backup-1"], reserved=5)
+
+    with caplog.at_level(logging.INFO):
+        assert Controller(replace(lambda_only(), dry_run=True), aws, pool).tick()
+
+    assert (aws.reserved, aws.function_tags) == (5, {})
+    (line,) = [r.getMessage() for r in caplog.records if "action:" in r.getMessage()]
+    assert "pause: reserved 5 -> 0 (backup active; dry run, not applied)" in line
+
+
+def test_metrics_and_cloudwatch_show_it(listed: None, pool: ThreadPoolExecutor) -> None:
+    config = replace(lambda_only(), log_format="json", cloudwatch_namespace="Ops")
     metrics = Metrics(config)
 
     def paused() -> dict[str, float]:
@@ -152,76 +139,28 @@ def test_the_paused_gauge_starts_each_known_label_at_zero_and_follows_the_steps_
             if sample.name.endswith("_paused")
         }
 
-    assert paused() == {
-        "circuit-breaker": 0,
-        "ecs:autoscaling/dynamodb-autoscaler": 0,
-        "lambda:fn-": 0,
-    }
-    steps = (SetDesiredCount(0), SetReservedConcurrency(0))
-    done = [(Decision(Verb.PAUSE, "backup active", "both", steps), DONE)]
-    metrics.tick(service(2), done, ok=True, seconds=1.0, breaker=False)
+    assert paused() == {"circuit-breaker": 0, "lambda:fn-orders": 0}
+    controller = Controller(config, Lambda(clusters=["dynamodb-backup-1"]), pool)
+    ticks: list[Any] = []
+    controller.on_tick = lambda seen, done, ok, seconds: ticks.append((seen, done, ok, seconds))
+    assert controller.tick()
+    seen, done, ok, seconds = ticks[0]
+    metrics.tick(seen, done, ok, seconds, breaker=False)
 
-    assert paused() == {
-        "circuit-breaker": 0,
-        "ecs:autoscaling/dynamodb-autoscaler": 1,
-        "lambda:fn-": 1,
-    }
-
-
-def test_its_own_cloudwatch_metrics_and_dimensions_join_the_tick(functions: Functions) -> None:
-    config = ecs_only()
-
-    measured = emf.values(config, service(2), [], ok=True, seconds=1.0)
-
-    assert measured["ReservedConcurrency"] == 5
-    assert dimensions(config) == {
-        "AutoscalerService": "autoscaling/dynamodb-autoscaler",
-        "LambdaFunctionPrefix": "fn-",
-    }
-    block = emf.block(config, service(2), [], True, seconds=1.0, at=datetime.now(timezone.utc))
+    assert paused() == {"circuit-breaker": 0, "lambda:fn-orders": 1}
+    assert dimensions(config) == {"LambdaFunction": "fn-orders"}
+    assert emf.values(config, seen, done, ok, seconds)["ReservedConcurrency"] == 0
+    block = emf.block(config, seen, done, ok, seconds=seconds, at=seen.at)
     (directive,) = block["_aws"]["CloudWatchMetrics"]
     assert {"Name": "ReservedConcurrency", "Unit": "Count"} in directive["Metrics"]
-    assert block["ReservedConcurrency"] == 5
 
 
-def test_a_kind_that_fans_out_gets_the_threads_for_its_calls(functions: Functions) -> None:
-    config = ecs_only()
-
-    # EMR, the service and the functions: one thread each, and MAX_CONCURRENT_CALLS (8) for
-    # the functions' one call per item.
-    assert workers(config, 8) == 3 + 8
+def test_it_holds_a_thread_of_its_own_in_a_tick(listed: None) -> None:
+    # EMR and the function: a thread each, then two for the changes.
+    assert workers(lambda_only(), 8) == 2 + 2
 
 
-def test_its_steps_are_carried_out_by_its_own_apply(functions: Functions) -> None:
-    config = ecs_only()
-    actor = Actor(config, lambda args, mutating=False: {}, threading.Event())
-
-    actor.apply(SetReservedConcurrency(0))
-
-    assert functions.calls == [("put-function-concurrency", 0)]
-    with pytest.raises(TypeError, match="no kind of autoscaler carries out"):
-        actor.apply(object())  # type: ignore[arg-type]
-
-
-def test_config_is_in_circuit_breaker_mode_only_when_no_kind_is_on() -> None:
-    ecs = ecs_only()
-    breaker_only = load(
-        [],
-        env(
-            AUTOSCALER_CLUSTER=None,
-            AUTOSCALER_REGION=None,
-            AUTOSCALER_SERVICE=None,
-            HTTP_PORT="9100",
-        ),
-    )
-
-    assert [kind.name for kind in autoscalers.configured(ecs)] == ["ecs"]
-    assert not ecs.breaker_only
-    assert autoscalers.configured(breaker_only) == []
-    assert breaker_only.breaker_only
-
-
-def test_the_template_attaches_each_kinds_policy_under_its_condition() -> None:
+def test_each_kind_declares_its_policy_and_the_template_attaches_it_under_its_condition() -> None:
     template = (ROOT / "deploy" / "cloudformation.yaml").read_text()
 
     for kind in autoscalers.ALL:
@@ -235,18 +174,9 @@ def test_the_template_attaches_each_kinds_policy_under_its_condition() -> None:
         assert (ROOT / "deploy" / kind.policy).is_file()
 
 
-def test_contributing_shows_dynamodbs_declaration_as_it_stands() -> None:
-    contributing = (ROOT / "CONTRIBUTING.md").read_text()
-    module = (ROOT / "controller" / "autoscalers" / "dynamodb.py").read_text()
-    declaration = module[module.index("AUTOSCALER = Autoscaler(") :]
-    declaration = declaration[: declaration.index("\n)\n") + 3]
+def test_config_is_in_circuit_breaker_mode_only_when_no_kind_is_on() -> None:
+    breaker_only = load([], env(**ECS_OFF, HTTP_PORT="9100"))
 
-    assert f"```python\n{declaration}```" in contributing
-    assert dynamodb.AUTOSCALER in autoscalers.ALL
-
-
-def test_settings_list_nothing_a_kind_does_not_declare() -> None:
-    declared = {name for kind in autoscalers.ALL for name, _, _ in kind.settings}
-
-    assert {"AUTOSCALER_SERVICE", "DYNAMODB_TABLE_PREFIX"} <= declared
-    assert declared <= set(settings.NAMES)
+    assert [kind.name for kind in load([], env()).autoscalers] == ["ecs"]
+    assert breaker_only.autoscalers == ()
+    assert breaker_only.breaker_only

@@ -6,31 +6,30 @@ from __future__ import annotations
 import json
 import logging
 import threading
-from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future, ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any, ParamSpec, TypeVar
 
 import pytest
 import tenacity
 
 from controller.act import Actor, Outcome, Status
-from controller.autoscalers.dynamodb import ALL, Target
+from controller.autoscalers.dynamodb import ALL, Dynamodb, Target
+from controller.autoscalers.ecs import Ecs, RecordPausedCount, SetDesiredCount
 from controller.aws import AwsError, UnexpectedOutput
 from controller.config import Config
-from controller.decide import Decision, Observed, RecordPausedCount, SetDesiredCount, Verb, decide
+from controller.decide import Decision, Verb
 from controller.sources.backup import Backup
+from controller.sources.emr import Emr
+from tests.support.rule import decide, observed
 
 P = ParamSpec("P")
 R = TypeVar("R")
 CONFIG = Config(
-    emr_prefix="backup-",
     emr_region="us-east-1",
-    autoscaler_cluster="",
-    autoscaler_region="",
-    autoscaler_service="",
-    dynamodb_table_prefix="orders-",
-    dynamodb_region="us-east-1",
+    sources=(Emr("backup-", "us-east-1"),),
+    autoscalers=(Dynamodb("orders-", "us-east-1"),),
 )
 BACKUP = (Backup("EMR cluster", "j-1", "backup-1", "RUNNING"),)
 PAUSE_ID = "6930c2a14f0e"
@@ -64,7 +63,7 @@ def tables(count: int, start: int = 0, index: str = "") -> dict[str, list[Target
 def pauses(*groups: dict[str, list[Target]]) -> list[Decision]:
     """What the rule decides for these tables while a backup runs: one pause each."""
     targets = [t for group in groups for own in group.values() for t in own]
-    seen = Observed(BACKUP, targets=targets, pause_id=PAUSE_ID)
+    seen = observed(BACKUP, targets=targets, pause_id=PAUSE_ID)
     return list(decide(seen).decisions)
 
 
@@ -82,7 +81,7 @@ def resumes(*groups: dict[str, list[Target]]) -> list[Decision]:
         for t in targets
     }
     settled = frozenset((a, key) for a, record in records.items() for key in record)
-    seen = Observed((), targets=targets, records=records, settled=settled, pause_id=PAUSE_ID)
+    seen = observed((), targets=targets, records=records, settled=settled, pause_id=PAUSE_ID)
     return list(decide(seen).decisions)
 
 
@@ -156,27 +155,19 @@ def _resource_table(call: list[str]) -> str:
 
 
 class Fifo(Executor):
-    """A pool of one thread that the test runs: the tasks in the order they were handed
-    over, so that what happens between them is the test's to decide."""
-
-    def __init__(self) -> None:
-        self.queue: deque[Callable[[], None]] = deque()
+    """A pool that runs each task as it is handed over, in the test's thread: the calls come
+    in one order, which the test can assert."""
 
     def submit(self, fn: Callable[P, R], /, *args: P.args, **kwargs: P.kwargs) -> Future[R]:
         future: Future[R] = Future()
-
-        def task() -> None:
-            try:
-                future.set_result(fn(*args, **kwargs))
-            except Exception as error:
-                future.set_exception(error)
-
-        self.queue.append(task)
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except Exception as error:
+            future.set_exception(error)
         return future
 
     def drain(self) -> None:
-        while self.queue:
-            self.queue.popleft()()
+        """Nothing is left to run: every task ran when it was handed over."""
 
 
 class Clock:
@@ -245,6 +236,7 @@ def test_the_service_and_the_tables_together() -> None:
         "backup active",
         "desired 2 -> 0",
         (RecordPausedCount("arn:svc", "k", 2), SetDesiredCount(0)),
+        kind="ecs",
     )
     calls: list[str] = []
 
@@ -256,8 +248,7 @@ def test_the_service_and_the_tables_together() -> None:
             return super().__call__(args, mutating=mutating)
 
     aws = Both()
-    config = Config("b", "us-east-1", "c", "us-east-1", "svc", dynamodb_table_prefix="orders-",
-                    dynamodb_region="us-east-1")  # fmt: skip
+    config = replace(CONFIG, autoscalers=(Ecs("c", "us-east-1", "svc"), *CONFIG.autoscalers))
     outcomes = carry_out(actor(aws, config=config), [service, *pauses(tables(3))])
 
     assert calls == ["tag-resource", "update-service"], "the service's own steps, unbatched"
@@ -287,8 +278,7 @@ def test_on_a_real_pool_every_table_keeps_its_order() -> None:
 
 def test_a_dry_run_makes_no_call() -> None:
     aws = Tagging()
-    dry = Config("b", "us-east-1", "", "", "", dry_run=True, dynamodb_table_prefix="orders-",
-                 dynamodb_region="us-east-1")  # fmt: skip
+    dry = replace(CONFIG, dry_run=True)
 
     outcomes = carry_out(actor(aws, config=dry), pauses(tables(3)))
 
@@ -437,8 +427,9 @@ def test_a_bug_in_a_batch_fails_each_of_its_tables_and_leaves_none_waiting() -> 
         futures = actor(aws).submit(pauses(tables(45)), pool)
         errors = [f.exception(timeout=60) for f in futures]
 
-    assert errors[:20] == [None] * 20, "the batch before it went ahead"
-    assert all(isinstance(e, KeyError) for e in errors[20:]), "the batch and those after it"
+    # The records come first, so no table's scaling starts after a bug among them: each
+    # pause fails with it (the next tick pauses again), and none is left waiting.
+    assert all(isinstance(e, KeyError) for e in errors)
 
 
 # --- the pause window, and shutdown ----------------------------------------------------------
@@ -483,19 +474,19 @@ def test_every_batch_shares_the_window_of_the_pause() -> None:
     assert len(aws.suspended) == 30 + 1, "the 16th table's first change still started in time"
 
 
-def test_without_the_pause_s_time_the_window_counts_from_each_batch() -> None:
+def test_without_the_pause_s_time_the_window_counts_from_the_records_sent() -> None:
     clock = Clock()
     aws = Tagging()
 
     def scale() -> None:
-        clock.now += CONFIG.pause_window / 50
+        clock.now += CONFIG.pause_window / 64
 
     aws.during["register-scalable-target"] = scale
     outcomes = carry_out(actor(aws, clock=clock), pauses(tables(40)))
 
-    # 80 changes take 1.6 windows; each batch's 40 take 0.8 of the window of its own call.
-    assert clock.now > CONFIG.pause_window
-    assert outcomes == [Outcome(Status.DONE)] * 40
+    # 80 changes take 1.25 windows from the records: the first 64 are within it, and the
+    # tables after give up (the next tick pauses them again, under a record of its own).
+    assert [o.status for o in outcomes] == [Status.DONE] * 32 + [Status.FAILED] * 8
     assert len(aws.batches("tag-resources")) == 2
 
 

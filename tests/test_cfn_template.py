@@ -35,7 +35,7 @@ import pytest
 from botocore.validate import validate_parameters
 from cfnlint.decode import decode_str
 
-from controller import settings
+from controller import config as settings
 from controller.config import dimensions, load
 from tests.conftest import Stack
 from tests.support.image import ROOT, healthcheck_command, instruction
@@ -123,7 +123,7 @@ def test_the_generator_notices_a_stale_template(tmp_path: Path) -> None:
 
 def test_every_setting_is_a_parameter_in_pascal_case_empty_meaning_unset() -> None:
     parameters = template()["Parameters"]
-    names = {pascal(name): name for name in settings.NAMES}
+    names = {pascal(name): name for name in settings.names()}
 
     assert set(parameters) == set(names) | WHERE
     assert pascal("EMR_PREFIX") == "EmrPrefix" and "AutoscalerService" in parameters
@@ -299,7 +299,7 @@ class CfnStack:
         self.ecs.create_cluster(clusterName="tools")
 
     def deploy(self, settings_env: dict[str, str], **where: str) -> None:
-        every = {pascal(name): "" for name in settings.NAMES}
+        every = {pascal(name): "" for name in settings.names()}
         every |= {pascal(name): value for name, value in settings_env.items()}
         every |= {**self.where, **where}
         done = subprocess.run(
@@ -344,7 +344,7 @@ class CfnStack:
 
 
 def test_every_setting_sample_is_a_configuration_the_controller_accepts() -> None:
-    assert set(EVERY_SETTING) == set(settings.NAMES)
+    assert set(EVERY_SETTING) == set(settings.names())
     load([], {**EVERY_SETTING, "PATH": str(Path(executable("aws")).parent)})
 
 

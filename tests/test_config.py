@@ -8,7 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from controller.autoscalers.ecs import Ecs
 from controller.config import Config, ConfigError, load
+from controller.sources.emr import Emr
 
 AWS_BIN = str(Path(sys.executable).parent)
 REQUIRED = {
@@ -40,11 +42,9 @@ def test_defaults() -> None:
     config = load([], env())
 
     assert config == Config(
-        emr_prefix="dynamodb-backup-",
         emr_region="us-east-1",
-        autoscaler_cluster="autoscaling",
-        autoscaler_region="eu-west-1",
-        autoscaler_service="dynamodb-autoscaler",
+        sources=(Emr("dynamodb-backup-", "us-east-1"),),
+        autoscalers=(Ecs("autoscaling", "eu-west-1", "dynamodb-autoscaler"),),
         aws_cli=config.aws_cli,
     )
     assert config.interval == 60.0

@@ -63,13 +63,13 @@ TABLE: list[tuple[str, str | None, Used | None]] = [
     ("EMR_PREFIX", "dynamodb\u200bbackup-", REFUSED),
     ("EMR_PREFIX", "x" * 10_000, REFUSED),
     ("EMR_PREFIX", "x" * 257, REFUSED),
-    ("EMR_PREFIX", "x" * 256, Used("emr_prefix", "x" * 256)),
-    ("EMR_PREFIX", SHELL, Used("emr_prefix", SHELL)),
-    ("EMR_PREFIX", QUOTES, Used("emr_prefix", QUOTES)),
-    ("EMR_PREFIX", UNICODE, Used("emr_prefix", UNICODE)),
-    ("EMR_PREFIX", "backup *", Used("emr_prefix", "backup *")),
-    ("EMR_PREFIX", "-backup", Used("emr_prefix", "-backup")),
-    ("EMR_PREFIX", "file://backup", Used("emr_prefix", "file://backup")),
+    ("EMR_PREFIX", "x" * 256, Used("EMR.prefix", "x" * 256)),
+    ("EMR_PREFIX", SHELL, Used("EMR.prefix", SHELL)),
+    ("EMR_PREFIX", QUOTES, Used("EMR.prefix", QUOTES)),
+    ("EMR_PREFIX", UNICODE, Used("EMR.prefix", UNICODE)),
+    ("EMR_PREFIX", "backup *", Used("EMR.prefix", "backup *")),
+    ("EMR_PREFIX", "-backup", Used("EMR.prefix", "-backup")),
+    ("EMR_PREFIX", "file://backup", Used("EMR.prefix", "file://backup")),
     # Regions: the AWS shape, exactly.
     ("EMR_REGION", UNSET, REFUSED),
     ("EMR_REGION", "", REFUSED),
@@ -84,7 +84,7 @@ TABLE: list[tuple[str, str | None, Used | None]] = [
     ("EMR_REGION", "us-gov-west-1", Used("emr_region", "us-gov-west-1")),
     ("AUTOSCALER_REGION", UNSET, REFUSED),
     ("AUTOSCALER_REGION", "eu-west-1'", REFUSED),
-    ("AUTOSCALER_REGION", "ap-southeast-2", Used("autoscaler_region", "ap-southeast-2")),
+    ("AUTOSCALER_REGION", "ap-southeast-2", Used("ecs.region", "ap-southeast-2")),
     # ECS names go to the CLI as one argument each, exactly as given; ECS decides whether
     # they exist. Refused: what the CLI itself would not pass on as a name.
     ("AUTOSCALER_CLUSTER", UNSET, REFUSED),
@@ -97,21 +97,21 @@ TABLE: list[tuple[str, str | None, Used | None]] = [
     ("AUTOSCALER_CLUSTER", "file:///etc/passwd", REFUSED),
     ("AUTOSCALER_CLUSTER", "fileb://cluster", REFUSED),
     ("AUTOSCALER_CLUSTER", "https://example.com/cluster", REFUSED),
-    ("AUTOSCALER_CLUSTER", SHELL, Used("autoscaler_cluster", SHELL)),
-    ("AUTOSCALER_CLUSTER", UNICODE, Used("autoscaler_cluster", UNICODE)),
-    ("AUTOSCALER_CLUSTER", "x" * 2048, Used("autoscaler_cluster", "x" * 2048)),
+    ("AUTOSCALER_CLUSTER", SHELL, Used("ecs.cluster", SHELL)),
+    ("AUTOSCALER_CLUSTER", UNICODE, Used("ecs.cluster", UNICODE)),
+    ("AUTOSCALER_CLUSTER", "x" * 2048, Used("ecs.cluster", "x" * 2048)),
     (
         "AUTOSCALER_CLUSTER",
         "arn:aws:ecs:eu-west-1:123456789012:cluster/autoscaling",
-        Used("autoscaler_cluster", "arn:aws:ecs:eu-west-1:123456789012:cluster/autoscaling"),
+        Used("ecs.cluster", "arn:aws:ecs:eu-west-1:123456789012:cluster/autoscaling"),
     ),
     ("AUTOSCALER_SERVICE", UNSET, REFUSED),
     ("AUTOSCALER_SERVICE", "", REFUSED),
     ("AUTOSCALER_SERVICE", "svc\r", REFUSED),
     ("AUTOSCALER_SERVICE", "-svc", REFUSED),
     ("AUTOSCALER_SERVICE", "http://svc", REFUSED),
-    ("AUTOSCALER_SERVICE", QUOTES, Used("autoscaler_service", QUOTES)),
-    ("AUTOSCALER_SERVICE", "a,b", Used("autoscaler_service", "a,b")),
+    ("AUTOSCALER_SERVICE", QUOTES, Used("ecs.service", QUOTES)),
+    ("AUTOSCALER_SERVICE", "a,b", Used("ecs.service", "a,b")),
     # Seconds between ticks: plain decimal, above 0, at most a day.
     ("POLL_INTERVAL", "", REFUSED),
     ("POLL_INTERVAL", " ", REFUSED),
@@ -278,7 +278,10 @@ def test_accepted_and_used_exactly_as_given(
 
     config = load(argv, env)
 
-    assert getattr(config, used.field) == expected
+    # A kind's own setting is on the kind (by its name): "ecs.cluster", "EMR.prefix".
+    kind, _, field = used.field.rpartition(".")
+    kinds = {k.name: k for k in (*config.sources, *config.autoscalers)}
+    assert getattr(kinds[kind] if kind else config, field) == expected
 
 
 def test_a_bad_configuration_under_log_format_json_is_one_json_object() -> None:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from controller.config import EMR_ACTIVE_STATES, load
+from controller.config import Config, load
+from controller.sources.emr import EMR_ACTIVE_STATES, Emr
 from tests.test_config import env, problems
 
 PREFIXES = ("EMR_PREFIX", "GLUE_JOB_PREFIX", "EMR_EKS_JOB_PREFIX", "EMR_SERVERLESS_JOB_PREFIX")
@@ -17,19 +18,21 @@ def test_no_source_at_all_is_one_problem_naming_every_prefix() -> None:
     assert all(name in problem for name in PREFIXES)
 
 
-@pytest.mark.parametrize(
-    ("name", "field"),
-    [
-        ("GLUE_JOB_PREFIX", "glue_job_prefix"),
-        ("EMR_EKS_JOB_PREFIX", "emr_eks_job_prefix"),
-        ("EMR_SERVERLESS_JOB_PREFIX", "emr_serverless_job_prefix"),
-    ],
-)
-def test_any_one_source_is_enough(name: str, field: str) -> None:
+def prefixes(config: Config) -> dict[str, str]:
+    """The sources that are on, by setting: their prefixes."""
+    return {source.setting: source.prefix for source in config.sources}
+
+
+def emr_states(config: Config) -> tuple[str, ...]:
+    (emr,) = [source for source in config.sources if isinstance(source, Emr)]
+    return emr.states
+
+
+@pytest.mark.parametrize("name", PREFIXES[1:])
+def test_any_one_source_is_enough(name: str) -> None:
     config = load([], env(EMR_PREFIX=None, **{name: "nightly-export-"}))
 
-    assert getattr(config, field) == "nightly-export-"
-    assert config.emr_prefix == ""
+    assert prefixes(config) == {name: "nightly-export-"}
 
 
 @pytest.mark.parametrize("name", PREFIXES)
@@ -46,7 +49,7 @@ def test_a_prefix_set_to_an_odd_value_is_refused(name: str, value: str) -> None:
 def test_a_prefix_longer_than_any_name_the_service_allows_is_refused(
     name: str, longest: int
 ) -> None:
-    assert getattr(load([], env(**{name: "x" * longest})), name.lower()) == "x" * longest
+    assert prefixes(load([], env(**{name: "x" * longest})))[name] == "x" * longest
     (problem,) = problems([], env(**{name: "x" * (longest + 1)}))
     assert problem.startswith(f"{name} is longer than {longest}")
 
@@ -61,11 +64,11 @@ def test_a_prefix_longer_than_any_name_the_service_allows_is_refused(
     ],
 )
 def test_emr_states(value: str, states: tuple[str, ...]) -> None:
-    assert load([], env(EMR_STATES=value)).emr_states == states
+    assert emr_states(load([], env(EMR_STATES=value))) == states
 
 
 def test_emr_states_default_is_every_active_state() -> None:
-    assert load([], env()).emr_states == EMR_ACTIVE_STATES
+    assert emr_states(load([], env())) == EMR_ACTIVE_STATES
 
 
 @pytest.mark.parametrize(

@@ -9,27 +9,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import pytest
 
-from controller.autoscalers.dynamodb import ALL, Record, Target
-from controller.autoscalers.ecs import PAUSED_COUNT_TAG, Service
-from controller.decide import (
-    Decision,
-    ForgetPausedCount,
+from controller.autoscalers.dynamodb import (
+    ALL,
     ForgetSuspended,
-    Observed,
-    Plan,
-    Policy,
-    RecordPausedCount,
+    Record,
     RecordSuspended,
-    SetDesiredCount,
     SetSuspended,
-    Step,
-    Verb,
-    decide,
+    Target,
 )
+from controller.autoscalers.ecs import (
+    PAUSED_COUNT_TAG,
+    ForgetPausedCount,
+    RecordPausedCount,
+    Service,
+    SetDesiredCount,
+)
+from controller.decide import Decision, Observed, Plan, Step, Verb
 from controller.sources.backup import Backup
+from tests.support.rule import Policy, decide, observed
 
 BACKUP = (Backup(kind="EMR cluster", id="j-1", name="dynamodb-backup-1", state="RUNNING"),)
 ARN = "arn:aws:ecs:us-east-1:123456789012:service/c/svc"
@@ -52,11 +53,12 @@ def service(desired: int, tag: str | None = None, status: str = "ACTIVE") -> Ser
 
 def seen(backups: Sequence[Backup] | None, **parts: object) -> Observed:
     """An observation in which every record has been seen long enough to be removed."""
-    observed = Observed(backups, pause_id=PAUSE, **parts)  # type: ignore[arg-type]
-    settled = {(arn, key) for arn, record in observed.records.items() for key in record}
-    if observed.service is not None:
-        settled |= {(observed.service.arn, key) for key in observed.service.records}
-    return replace(observed, settled=frozenset(settled))
+    records: Any = parts.get("records") or {}
+    service: Any = parts.get("service")
+    settled = {(arn, key) for arn, record in records.items() for key in record}
+    if service is not None:
+        settled |= {(service.arn, key) for key in service.records}
+    return observed(backups or (), pause_id=PAUSE, settled=frozenset(settled), **parts)  # type: ignore[arg-type]
 
 
 def target(resource: str, io: str = "Read", *flags: str) -> Target:
@@ -290,7 +292,7 @@ def test_a_record_not_yet_settled_is_resumed_from_but_kept() -> None:
     """A record seen for less than the settle time may be a pause's whose change has not
     landed yet: the resume turns its flags off but leaves the record to settle."""
     targets, records = paused(ORDERS)
-    young = Observed((), targets=targets, records=records, pause_id=PAUSE)
+    young = observed((), targets=targets, records=records, pause_id=PAUSE)
 
     plan = decide(young)
 
@@ -300,8 +302,8 @@ def test_a_record_not_yet_settled_is_resumed_from_but_kept() -> None:
 
 
 def test_a_young_service_record_is_kept_on_a_running_service() -> None:
-    running = Observed((), service=service(3, "3"), pause_id=PAUSE)
-    paused_ = Observed((), service=service(0, "3"), pause_id=PAUSE)
+    running = observed((), service=service(3, "3"), pause_id=PAUSE)
+    paused_ = observed((), service=service(0, "3"), pause_id=PAUSE)
 
     assert steps(decide(running)) == []
     assert "a recent record waits to settle" in decide(running).describe()
@@ -348,18 +350,18 @@ def test_nothing_seen_and_emr_unknown_changes_no_table() -> None:
 
 
 def test_a_backup_seen_pauses_tables_whatever_an_unknown_source_says() -> None:
-    seen = Observed(BACKUP, targets=ORDERS, unknown=("Glue", "EMR on EKS"))
+    seen = observed(BACKUP, targets=ORDERS, unknown=("Glue", "EMR on EKS"))
 
     plan = decide(seen)
 
-    assert steps(plan) == steps(decide(Observed(BACKUP, targets=ORDERS)))
+    assert steps(plan) == steps(decide(observed(BACKUP, targets=ORDERS)))
     assert [d.verb for d in plan.decisions] == [Verb.PAUSE]
 
 
 def test_a_paused_table_stays_paused_when_the_backup_ends_but_a_source_is_unknown() -> None:
     targets, records = paused(ORDERS)
 
-    plan = decide(Observed((), targets=targets, records=records, unknown=("Glue",)))
+    plan = decide(observed((), targets=targets, records=records, unknown=("Glue",)))
 
     assert steps(plan) == []
     assert plan.describe() == "no change (Glue state unknown, changing nothing)"

@@ -12,6 +12,7 @@ import json
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any
 
@@ -19,12 +20,12 @@ import jsonschema
 import pytest
 
 from controller.config import Config, ConfigError, load
-from controller.decide import Observed
 from controller.loop import Controller
 from controller.runtime import emf
 from tests.conftest import Stack
 from tests.support.fake_runner import CONFIG, FakeAws
 from tests.support.moto import CLUSTER, PREFIX, SERVICE, executable
+from tests.support.rule import observed
 from tests.test_config import env
 from tests.test_one_line import logged
 
@@ -133,7 +134,7 @@ def tick_line(config: Config, aws: FakeAws) -> dict[str, Any]:
 
 
 def test_a_pause_shows_in_the_metrics_of_the_same_tick() -> None:
-    config = Config(**{**CONFIG.__dict__, "log_format": "json", "cloudwatch_namespace": "Ops"})
+    config = replace(CONFIG, log_format="json", cloudwatch_namespace="Ops")
     aws = FakeAws(clusters=[], desired=2)
 
     steady = tick_line(config, aws)
@@ -159,7 +160,7 @@ def test_a_pause_shows_in_the_metrics_of_the_same_tick() -> None:
 
 
 def test_what_a_tick_cannot_know_is_left_out_not_sent_as_zero() -> None:
-    config = Config(**{**CONFIG.__dict__, "log_format": "json", "cloudwatch_namespace": "Ops"})
+    config = replace(CONFIG, log_format="json", cloudwatch_namespace="Ops")
     blind = FakeAws(clusters=[], desired=0)
     blind.desired = "unreadable"  # type: ignore[assignment]  # describe-services unreadable
 
@@ -172,9 +173,9 @@ def test_what_a_tick_cannot_know_is_left_out_not_sent_as_zero() -> None:
 
 def test_native_mode_names_the_table_prefix_and_counts_suspended_targets() -> None:
     config = load([], env(DYNAMODB_TABLE_PREFIX="orders-"))
-    config = Config(**{**config.__dict__, "cloudwatch_namespace": "Ops"})
+    config = replace(config, cloudwatch_namespace="Ops")
 
-    block = emf.block(config, Observed((), targets=()), [], True, seconds=0.5, at=NOW)
+    block = emf.block(config, observed((), targets=()), [], True, seconds=0.5, at=NOW)
 
     check(block)
     assert block["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [
@@ -187,10 +188,10 @@ def test_native_mode_names_the_table_prefix_and_counts_suspended_targets() -> No
 def test_circuit_breaker_mode_has_an_empty_dimension_set_and_the_breakers_answer() -> None:
     config = load([], env(AUTOSCALER_CLUSTER=None, AUTOSCALER_SERVICE=None,
                           AUTOSCALER_REGION=None, HTTP_PORT="9102"))  # fmt: skip
-    config = Config(**{**config.__dict__, "cloudwatch_namespace": "Ops"})
+    config = replace(config, cloudwatch_namespace="Ops")
 
-    unknown = emf.block(config, Observed((), unknown=("EMR",)), [], False, seconds=1, at=NOW)
-    clear = emf.block(config, Observed(()), [], True, seconds=1, at=NOW)
+    unknown = emf.block(config, observed((), unknown=("EMR",)), [], False, seconds=1, at=NOW)
+    clear = emf.block(config, observed(()), [], True, seconds=1, at=NOW)
 
     check(unknown)
     assert unknown["_aws"]["CloudWatchMetrics"][0]["Dimensions"] == [[]]

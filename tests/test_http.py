@@ -9,6 +9,7 @@ import subprocess
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -18,19 +19,21 @@ from hypothesis import strategies as st
 
 from controller.act import Outcome, Status
 from controller.autoscalers import breaker
-from controller.autoscalers.dynamodb import ALL, Target
+from controller.autoscalers.dynamodb import ALL, Dynamodb, SetSuspended, Target
 from controller.aws import AwsError, Interrupted
 from controller.cli import EXIT_CONFIG
 from controller.config import Config, load
-from controller.decide import Decision, Observed, SetSuspended, Verb
+from controller.decide import Decision, Observed, Verb
 from controller.http.metrics import Metrics, held_paused
 from controller.http.server import BindError, Endpoints, Server
 from controller.loop import Controller
 from controller.runtime.heartbeat import Heartbeat
 from controller.sources.backup import Backup
+from controller.sources.glue import Glue
 from tests.support.fake_runner import CONFIG, FakeAws
 from tests.support.http import get, samples, value
 from tests.support.moto import executable
+from tests.support.rule import observed
 from tests.test_config import env, problems
 
 M = "dynamodb_autoscaler_control"
@@ -73,7 +76,7 @@ def test_http_port_alone_is_the_circuit_breaker_mode() -> None:
     ecs = {"AUTOSCALER_CLUSTER": None, "AUTOSCALER_REGION": None, "AUTOSCALER_SERVICE": None}
     config = load([], env(**ecs, HTTP_PORT="9102"))
     assert config.breaker_only
-    assert not (config.ecs_mode or config.native_mode)
+    assert config.autoscalers == ()
     assert not load([], env(HTTP_PORT="9102")).breaker_only
 
 
@@ -101,25 +104,25 @@ BACKUP = Backup("EMR cluster", "j-1", "backup-orders", "RUNNING")
 @pytest.mark.parametrize(
     ("seen", "delay", "may_scale", "reason"),
     [
-        (Observed(backups=[], unknown=["EMR"]), 0, False, "EMR state unknown"),
-        (Observed(backups=[], unknown=["Glue", "EMR on EKS"]), 0, False, "Glue and EMR on EKS"),
+        (observed(backups=[], unknown=["EMR"]), 0, False, "EMR state unknown"),
+        (observed(backups=[], unknown=["Glue", "EMR on EKS"]), 0, False, "Glue and EMR on EKS"),
         (
-            Observed(backups=[BACKUP], unknown=["Glue"]),
+            observed(backups=[BACKUP], unknown=["Glue"]),
             0,
             False,
             "backup active: EMR cluster backup-orders (j-1, RUNNING); Glue state unknown",
         ),
         # An unknown source holds the breaker closed even long after the last backup.
-        (Observed(backups=[], now=100, last_backup=10, unknown=["Glue"]), 90, False, "Glue"),
+        (observed(backups=[], now=100, last_backup=10, unknown=["Glue"]), 90, False, "Glue"),
         (
-            Observed(backups=[BACKUP]),
+            observed(backups=[BACKUP]),
             0,
             False,
             "backup active: EMR cluster backup-orders (j-1, RUNNING)",
         ),
-        (Observed(backups=[], now=100, last_backup=40), 90, False, "resume pending"),
-        (Observed(backups=[], now=100, last_backup=10), 90, True, "no backup active"),
-        (Observed(backups=[], now=100, last_backup=100), 0, True, "no backup active"),
+        (observed(backups=[], now=100, last_backup=40), 90, False, "resume pending"),
+        (observed(backups=[], now=100, last_backup=10), 90, True, "no backup active"),
+        (observed(backups=[], now=100, last_backup=100), 0, True, "no backup active"),
     ],
 )
 def test_the_breaker_waits_while_a_backup_runs_or_might(
@@ -131,7 +134,7 @@ def test_the_breaker_waits_while_a_backup_runs_or_might(
 
 
 def test_a_dry_run_never_tells_the_autoscaler_to_wait() -> None:
-    answer = breaker.judge(Observed(backups=[BACKUP]), 0, dry_run=True)
+    answer = breaker.judge(observed(backups=[BACKUP]), 0, dry_run=True)
     assert answer == breaker.Answer(True, f"dry run, would answer 'wait': backup active: {BACKUP}")
 
 
@@ -140,7 +143,7 @@ def test_before_the_first_tick_the_breaker_names_every_source_it_has_yet_to_read
     assert breaker.no_tick(["EMR", "Glue"]) == breaker.Answer(
         False, "no tick yet: the EMR and Glue state is unknown"
     )
-    glue_only = Config(**{**CONFIG.__dict__, "emr_prefix": "", "glue_job_prefix": "export-"})
+    glue_only = replace(CONFIG, sources=(Glue("export-", "us-east-1"),))
     endpoints = Endpoints(glue_only, Metrics(glue_only))
     assert endpoints.circuit_breaker().reason == "no tick yet: the Glue state is unknown"
 
@@ -155,7 +158,7 @@ seconds = st.floats(min_value=0, max_value=1e7, allow_nan=False)
 def test_the_breaker_lets_scale_only_when_a_backup_cannot_be_running(
     *, found: list[Backup], blind: list[str], now: float, last: float, delay: float, dry_run: bool
 ) -> None:
-    seen = Observed(backups=found, now=now, last_backup=min(now, last), unknown=blind)
+    seen = observed(backups=found, now=now, last_backup=min(now, last), unknown=blind)
     answer = breaker.judge(seen, delay, dry_run=dry_run)
     quiet = found == [] and blind == [] and seen.now - seen.last_backup >= delay
     assert answer.may_scale is (quiet or dry_run)
@@ -194,7 +197,7 @@ class Rig:
 
 @pytest.fixture
 def rig(tmp_path: Path) -> Iterator[Rig]:
-    config = Config(**{**CONFIG.__dict__, "heartbeat_file": str(tmp_path / "beat")})
+    config = replace(CONFIG, heartbeat_file=str(tmp_path / "beat"))
     r = Rig(config, FakeAws(clusters=["backup-orders"], desired=2), tmp_path)
     yield r
     r.close()
@@ -300,7 +303,7 @@ def test_a_stuck_backup_is_a_growing_age_not_an_unhealthy_controller(rig: Rig) -
     long_ago = datetime.now(timezone.utc) - timedelta(hours=30)
     started = Backup("EMR cluster", "j-2", "backup-old", "RUNNING", long_ago)
     unknown = Backup("Glue job run", "jr_1", "backup-new", "RUNNING", None)
-    rig.endpoints.after_tick(Observed(backups=[started, unknown]), (), True, 0.5)
+    rig.endpoints.after_tick(observed(backups=[started, unknown]), (), True, 0.5)
     rig.heartbeat()
 
     found = samples(rig.server.port)
@@ -308,18 +311,18 @@ def test_a_stuck_backup_is_a_growing_age_not_an_unhealthy_controller(rig: Rig) -
     assert value(found, f"{M}_backups", kind="Glue job run") == 1
     assert rig.get("/healthz")[0] == 200
 
-    rig.endpoints.after_tick(Observed(backups=[unknown]), (), True, 0.5)
+    rig.endpoints.after_tick(observed(backups=[unknown]), (), True, 0.5)
     found = samples(rig.server.port)
     assert value(found, f"{M}_oldest_backup_age_seconds") == 0, "no known start: left out"
     assert value(found, f"{M}_backups", kind="EMR cluster") == 0
     # EMR unreadable and nothing seen: what was last known stays.
-    rig.endpoints.after_tick(Observed(backups=[], unknown=["EMR"]), (), False, 0.5)
+    rig.endpoints.after_tick(observed(backups=[], unknown=["EMR"]), (), False, 0.5)
     assert value(samples(rig.server.port), f"{M}_backups", kind="Glue job run") == 1
     # A kind seen is counted although another source is unknown: its own source was read.
-    rig.endpoints.after_tick(Observed(backups=[unknown, unknown], unknown=["EMR"]), (), False, 0.5)
+    rig.endpoints.after_tick(observed(backups=[unknown, unknown], unknown=["EMR"]), (), False, 0.5)
     assert value(samples(rig.server.port), f"{M}_backups", kind="Glue job run") == 2
     # Older than MAX_BACKUP_AGE: it no longer holds the pause, and its age is what shows.
-    rig.endpoints.after_tick(Observed(backups=[], stuck=[started]), (), True, 0.5)
+    rig.endpoints.after_tick(observed(backups=[], stuck=[started]), (), True, 0.5)
     found = samples(rig.server.port)
     assert 30 * 3600 <= value(found, f"{M}_oldest_backup_age_seconds") < 30 * 3600 + 60
 
@@ -339,17 +342,17 @@ def target(index: str, suspended: frozenset[str]) -> Target:
 
 
 def test_a_table_is_paused_while_every_target_of_it_is_suspended() -> None:
-    config = Config(**{**CONFIG.__dict__, "dynamodb_table_prefix": "orders"})
+    config = replace(CONFIG, autoscalers=(*CONFIG.autoscalers, Dynamodb("orders", "us-east-1")))
     both = [target("", ALL), target("by-date", ALL)]
     one = [target("", ALL), target("by-date", frozenset())]
-    assert held_paused(config, Observed([], targets=both), ())["dynamodb:orders"] is True
-    assert held_paused(config, Observed([], targets=one), ())["dynamodb:orders"] is False
-    resume = Decision(Verb.RESUME, "", "", (SetSuspended(both[1], frozenset()),))
+    assert held_paused(config, observed([], targets=both), ())["dynamodb:orders"] is True
+    assert held_paused(config, observed([], targets=one), ())["dynamodb:orders"] is False
+    resume = Decision(Verb.RESUME, "", "", (SetSuspended(both[1], frozenset()),), kind="dynamodb")
     done = [(resume, Outcome(Status.DONE))]
-    assert held_paused(config, Observed([], targets=both), done)["dynamodb:orders"] is False
+    assert held_paused(config, observed([], targets=both), done)["dynamodb:orders"] is False
     failed = [(resume, Outcome(Status.FAILED, "denied"))]
-    assert held_paused(config, Observed([], targets=both), failed)["dynamodb:orders"] is True
-    assert "dynamodb:orders" not in held_paused(config, Observed([], targets=None), ())
+    assert held_paused(config, observed([], targets=both), failed)["dynamodb:orders"] is True
+    assert "dynamodb:orders" not in held_paused(config, observed([], targets=None), ())
 
 
 # --- binding -------------------------------------------------------------------------------

@@ -31,8 +31,8 @@ from typing import Any
 
 import pytest
 
-from controller.autoscalers.dynamodb import RECORD_PREFIX
-from controller.autoscalers.ecs import PAUSED_COUNT_TAG
+from controller.autoscalers.dynamodb import RECORD_PREFIX, Dynamodb
+from controller.autoscalers.ecs import PAUSED_COUNT_TAG, Ecs
 from controller.aws import AwsCli
 from controller.config import Config
 from controller.loop import Controller, until_stopped, workers
@@ -40,6 +40,8 @@ from controller.release import release
 from controller.runtime import logs
 from controller.runtime.health import check
 from controller.runtime.heartbeat import Heartbeat
+from controller.sources.emr import Emr
+from controller.sources.glue import Glue
 from tests.support.image import ROOT
 
 FAKE_AWS = ROOT / "tests" / "support" / "fake_aws.py"
@@ -50,20 +52,11 @@ REGION = "us-east-1"
 SERVICE_ARN = f"arn:aws:ecs:{REGION}:{ACCOUNT}:service/autoscaling/dynamodb-autoscaler"
 # The settings the pages' examples run with: the README's.
 ECS = Config(
-    emr_prefix="dynamodb-backup-",
     emr_region=REGION,
-    autoscaler_cluster="autoscaling",
-    autoscaler_region=REGION,
-    autoscaler_service="dynamodb-autoscaler",
+    sources=(Emr("dynamodb-backup-", REGION),),
+    autoscalers=(Ecs("autoscaling", REGION, "dynamodb-autoscaler"),),
 )
-NATIVE = replace(
-    ECS,
-    autoscaler_cluster="",
-    autoscaler_region="",
-    autoscaler_service="",
-    dynamodb_table_prefix="orders-",
-    dynamodb_region=REGION,
-)
+NATIVE = replace(ECS, autoscalers=(Dynamodb("orders-", REGION),))
 BACKUP = ("dynamodb-backup-2026-11-23", "j-JX1ZZ6JKKGQ5F", "WAITING")
 # When the backup cluster was created, and when the examples' ticks happen (its age).
 CREATED = datetime(2026, 11, 23, 16, 12, 8, tzinfo=timezone.utc)
@@ -340,7 +333,7 @@ def emr_unreadable() -> list[str]:
 def glue_unreadable() -> list[str]:
     aws = Aws(desired=0, service_tags={PAUSED_COUNT_TAG: "3"})
     aws.fail["glue list-jobs"] = (DENIED.format("ListJobs", "glue:ListJobs"), -1, None)
-    return ticks(replace(ECS, glue_job_prefix="dynamodb-export-"), aws)
+    return ticks(replace(ECS, sources=(*ECS.sources, Glue("dynamodb-export-", REGION))), aws)
 
 
 @functools.cache
@@ -381,7 +374,7 @@ def cluster_not_found() -> list[str]:
     aws = Aws()
     error = "An error occurred (ClusterNotFoundException) when calling the DescribeServices "
     aws.fail["ecs describe-services"] = (error + "operation: Cluster not found.", -1, None)
-    return ticks(replace(ECS, autoscaler_cluster="nope", autoscaler_service="svc"), aws)
+    return ticks(replace(ECS, autoscalers=(Ecs("nope", REGION, "svc"),)), aws)
 
 
 @functools.cache
@@ -458,7 +451,7 @@ class Jobs(Aws):
 def too_many_jobs() -> list[str]:
     """One Glue job per table, for more tables than MAX_FAN_OUT."""
     aws = Jobs(desired=0, jobs=[f"orders-export-{n:03}" for n in range(231)])
-    return ticks(replace(ECS, emr_prefix="", glue_job_prefix="orders-export-"), aws)
+    return ticks(replace(ECS, sources=(Glue("orders-export-", REGION),)), aws)
 
 
 @dataclass
@@ -578,7 +571,7 @@ def paused_tables(aws: Aws) -> None:
 def release_both() -> list[str]:
     aws = Aws(clusters=[BACKUP], desired=0, service_tags={f"{PAUSED_COUNT_TAG}:6930c2a14f0e": "3"})
     paused_tables(aws)
-    return released(replace(ECS, dynamodb_table_prefix="orders-", dynamodb_region=REGION), aws)
+    return released(replace(ECS, autoscalers=(*ECS.autoscalers, Dynamodb("orders-", REGION))), aws)
 
 
 @functools.cache

@@ -5,12 +5,12 @@ from __future__ import annotations
 import json
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from typing import Any
 
 import pytest
 
 from controller.aws import AwsError, Interrupted
-from controller.config import Config
 from controller.loop import Controller, until_stopped
 from tests.support.fake_runner import CONFIG, PAUSED_TAG, FakeAws
 
@@ -90,7 +90,7 @@ def test_resume_without_a_record_sets_one(pool: Any) -> None:
 
 def test_dry_run_never_updates(pool: Any) -> None:
     aws = FakeAws(clusters=["backup-1"], desired=2)
-    config = Config(**{**CONFIG.__dict__, "dry_run": True})
+    config = replace(CONFIG, dry_run=True)
 
     assert Controller(config, aws, pool).tick()
 

@@ -13,9 +13,10 @@ from typing import Any
 import pytest
 
 from controller.act import Status
+from controller.autoscalers.ecs import ForgetPausedCount, SetDesiredCount
 from controller.aws import CliNotRunnable, UnexpectedOutput
 from controller.config import load
-from controller.decide import Decision, ForgetPausedCount, SetDesiredCount, Verb
+from controller.decide import Decision, Verb
 from controller.http.metrics import Metrics
 from controller.loop import Controller, until_stopped
 from tests.support.fake_runner import CONFIG, PAUSED_TAG, FakeAws
@@ -117,7 +118,9 @@ def test_an_accepted_update_with_an_unreadable_answer_is_done(
     controller = Controller(CONFIG, aws, pool)
     steps = (SetDesiredCount(3), ForgetPausedCount("arn", (PAUSED_TAG,)))
 
-    outcome = controller.actor.carry_out(Decision(Verb.RESUME, "test", "desired 0 -> 3", steps))
+    outcome = controller.actor.carry_out(
+        Decision(Verb.RESUME, "test", "desired 0 -> 3", steps, kind="ecs")
+    )
 
     assert outcome.status is Status.DONE
     assert aws.desired == 3

@@ -10,15 +10,17 @@ import subprocess
 import boto3
 import yaml
 
+from controller.autoscalers.ecs import Ecs
 from controller.config import Config
 from controller.http.metrics import Metrics
+from controller.sources.emr import Emr
 from tests.conftest import Stack
 from tests.support.image import ROOT
 from tests.support.moto import REGION
 
 DEPLOY = ROOT / "deploy"
 ALARM = DEPLOY / "cloudwatch-stuck-backup-alarm.sh"
-CONFIG = Config("backup-", REGION, "c1", REGION, "svc", http_port=9102)
+CONFIG = Config(REGION, (Emr("backup-", REGION),), (Ecs("c1", REGION, "svc"),), http_port=9102)
 
 
 def exported() -> set[str]:

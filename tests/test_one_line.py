@@ -27,11 +27,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from controller.autoscalers import ecs
+from controller.autoscalers.dynamodb import Dynamodb
+from controller.autoscalers.ecs import Ecs
 from controller.aws import AwsError, retrying
 from controller.config import Config
 from controller.loop import Controller
 from controller.runtime import logs
 from controller.runtime.logs import one_line
+from controller.sources.emr import Emr
 from tests.conftest import Stack
 
 FORGED = "7\n2026-01-01T00:00:00.000Z INFO    FORGED resume done"
@@ -54,13 +57,9 @@ OPERATIONS = [
     "resourcegroupstaggingapi untag-resources",
 ]
 CONFIG = Config(
-    emr_prefix="backup-",
     emr_region="us-east-1",
-    autoscaler_cluster="tools",
-    autoscaler_region="us-east-1",
-    autoscaler_service="autoscaler",
-    dynamodb_table_prefix="orders-",
-    dynamodb_region="us-east-1",
+    sources=(Emr("backup-", "us-east-1"),),
+    autoscalers=(Ecs("tools", "us-east-1", "autoscaler"), Dynamodb("orders-", "us-east-1")),
     max_backup_age=3600,
 )
 

@@ -11,24 +11,21 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.act import Actor, Status
-from controller.autoscalers.dynamodb import ALL, Target
-from controller.autoscalers.ecs import PAUSED_COUNT_TAG, Service
-from controller.aws import AwsError
-from controller.config import ConfigError, load
-from controller.decide import (
-    Decision,
+from controller.autoscalers.dynamodb import ALL, RecordSuspended, SetSuspended, Target
+from controller.autoscalers.ecs import (
+    PAUSED_COUNT_TAG,
+    Ecs,
     ForgetPausedCount,
-    Observed,
-    Policy,
     RecordPausedCount,
-    RecordSuspended,
+    Service,
     SetDesiredCount,
-    SetSuspended,
-    Verb,
-    decide,
     recorded_count,
 )
+from controller.aws import AwsError
+from controller.config import Config, ConfigError, load
+from controller.decide import Decision, Observed, Verb
 from controller.sources.backup import Backup
+from tests.support.rule import Policy, decide, observed
 from tests.test_config import env
 
 ARN = "arn:aws:ecs:us-east-1:123456789012:service/c/svc"
@@ -48,7 +45,7 @@ def paused(tag: str | None) -> Service:
 def settled(service: Service, backups: tuple[Backup, ...] = ()) -> Observed:
     """The service's records seen long enough to be removed."""
     keys = frozenset((service.arn, key) for key in service.records)
-    return Observed(backups, service=service, settled=keys, pause_id="0000beef0000")
+    return observed(backups, service=service, settled=keys, pause_id="0000beef0000")
 
 
 # --- a record is data, not an order ---------------------------------------------------------
@@ -114,8 +111,13 @@ def test_resume_count_max_is_the_bound_for_a_record() -> None:
 
 
 def test_resume_count_max_setting() -> None:
-    assert load([], env()).resume_count_max == 10
-    assert load([], env(RESUME_COUNT_MAX="5000", RESUME_COUNT="5000")).resume_count_max == 5000
+    def ecs(config: Config) -> Ecs:
+        (kind,) = config.autoscalers
+        assert isinstance(kind, Ecs)
+        return kind
+
+    assert ecs(load([], env())).resume_count_max == 10
+    assert ecs(load([], env(RESUME_COUNT_MAX="5000", RESUME_COUNT="5000"))).resume_count_max == 5000
 
 
 @pytest.mark.parametrize(
@@ -147,7 +149,7 @@ def test_pausing_a_count_above_resume_count_max_says_so_at_once() -> None:
     assert decision.steps == (RecordPausedCount(ARN, key, 12), SetDesiredCount(0))
     assert "desired count 12 is above RESUME_COUNT_MAX=10" in decision.alarm
     assert "RESUME_COUNT=2" in decision.alarm
-    (within,) = decide(Observed(BACKUP, service=busy), Policy(resume_count_max=12)).decisions
+    (within,) = decide(observed(BACKUP, service=busy), Policy(resume_count_max=12)).decisions
     assert within.alarm == ""
 
 
@@ -187,7 +189,9 @@ SERVICE_DOC = {
 
 
 def actor(runner: Recorder) -> Actor:
-    return Actor(load([], env(RESUME_COUNT="2")), runner, threading.Event())
+    return Actor(
+        load([], env(RESUME_COUNT="2", DYNAMODB_TABLE_PREFIX="orders")), runner, threading.Event()
+    )
 
 
 @pytest.mark.parametrize(
@@ -214,6 +218,7 @@ def test_a_service_pause_goes_ahead_when_its_record_cannot_be_written(
         "backup",
         "desired 3 -> 0",
         (RecordPausedCount(ARN, f"{PAUSED_COUNT_TAG}:0000beef0000", 3), SetDesiredCount(0)),
+        kind="ecs",
     )
 
     outcome = actor(runner).carry_out(pause)
@@ -241,6 +246,7 @@ def test_a_table_is_suspended_when_its_record_cannot_be_written(
             RecordSuspended("arn:t", {target.record_key("0000beef0000"): ALL}),
             SetSuspended(target, ALL),
         ),
+        kind="dynamodb",
     )
 
     outcome = actor(runner).carry_out(pause)
@@ -258,7 +264,7 @@ def test_a_table_is_suspended_when_its_record_cannot_be_written(
 
 def test_any_other_failed_step_still_stops_the_steps() -> None:
     runner = Recorder("ecs update-service", "AccessDeniedException", "denied")
-    resume = Decision(Verb.RESUME, "", "", (SetDesiredCount(3), FORGET))
+    resume = Decision(Verb.RESUME, "", "", (SetDesiredCount(3), FORGET), kind="ecs")
 
     outcome = actor(runner).carry_out(resume)
 

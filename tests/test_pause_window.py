@@ -8,8 +8,9 @@ from collections.abc import Sequence
 from typing import Any
 
 from controller.act import Actor, Status
+from controller.autoscalers.ecs import RecordPausedCount, SetDesiredCount
 from controller.config import load
-from controller.decide import Decision, RecordPausedCount, SetDesiredCount, Verb
+from controller.decide import Decision, Verb
 from tests.test_config import env
 
 CONFIG = load([], env(CALL_TIMEOUT="10", CALL_ATTEMPTS="1"))
@@ -21,6 +22,7 @@ PAUSE = Decision(
         RecordPausedCount("arn", "dynamodb-autoscaler-control:paused-desired-count:x", 3),
         SetDesiredCount(0),
     ),
+    kind="ecs",
 )
 
 

@@ -4,20 +4,34 @@ from __future__ import annotations
 
 import pytest
 
-from controller.autoscalers.dynamodb import ALL, RECORD_PREFIX, Target
-from controller.autoscalers.ecs import PAUSED_COUNT_TAG, Service
-from controller.decide import (
-    ForgetPausedCount,
+from controller.autoscalers.dynamodb import (
+    ALL,
+    RECORD_PREFIX,
     ForgetSuspended,
-    Policy,
-    SetDesiredCount,
+    Record,
     SetSuspended,
+    Tables,
+    Target,
 )
+from controller.autoscalers.ecs import PAUSED_COUNT_TAG, ForgetPausedCount, Service, SetDesiredCount
+from controller.decide import Decision
 from controller.release import plan
+from tests.support.rule import Policy, kinds
 
 ARN = "arn:aws:ecs:us-east-1:123456789012:service/c/svc"
 POLICY = Policy()
 TABLE = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
+
+
+def released(
+    service: Service | None,
+    targets: list[Target] | None,
+    records: dict[str, Record],
+    policy: Policy = POLICY,
+) -> tuple[list[Decision], list[str]]:
+    """release.plan over what the two kinds read."""
+    tables = None if targets is None else Tables(tuple(targets), records)
+    return plan(kinds(policy), {"ecs": service, "dynamodb": tables})
 
 
 KEY = f"{PAUSED_COUNT_TAG}:0000cafe0000"
@@ -33,27 +47,27 @@ def target(io: str, suspended: frozenset[str]) -> Target:
 
 
 def test_a_paused_service_gets_its_recorded_count_back() -> None:
-    decisions, problems = plan(service(0, "4"), None, {}, POLICY)
+    decisions, problems = released(service(0, "4"), None, {}, POLICY)
 
     assert problems == []
     assert [d.steps for d in decisions] == [(SetDesiredCount(4), FORGET)]
 
 
 def test_a_running_service_with_a_record_only_loses_the_tag() -> None:
-    decisions, _ = plan(service(2, "4"), None, {}, POLICY)
+    decisions, _ = released(service(2, "4"), None, {}, POLICY)
 
     assert [d.steps for d in decisions] == [(FORGET,)]
 
 
 def test_no_record_means_nothing_to_release_even_at_0() -> None:
-    assert plan(service(0, None), None, {}, POLICY) == ([], [])
-    assert plan(service(3, None), None, {}, POLICY) == ([], [])
+    assert released(service(0, None), None, {}, POLICY) == ([], [])
+    assert released(service(3, None), None, {}, POLICY) == ([], [])
 
 
 @pytest.mark.parametrize("tag", ["two", "0", "", "-3", "\u0661\u0662", "11"])
 def test_an_unusable_count_is_a_problem_not_a_guess(tag: str) -> None:
     # The rule for what is usable is decide.recorded_count's, the loop's own.
-    decisions, problems = plan(service(0, tag), None, {}, Policy(resume_count_max=10))
+    decisions, problems = released(service(0, tag), None, {}, Policy(resume_count_max=10))
 
     assert decisions == []
     assert len(problems) == 1
@@ -61,7 +75,7 @@ def test_an_unusable_count_is_a_problem_not_a_guess(tag: str) -> None:
 
 
 def test_a_service_that_is_not_active_is_a_problem() -> None:
-    decisions, problems = plan(service(0, "3", status="DRAINING"), None, {}, POLICY)
+    decisions, problems = released(service(0, "3", status="DRAINING"), None, {}, POLICY)
 
     assert decisions == []
     assert problems == ["service is DRAINING, not ACTIVE"]
@@ -76,7 +90,7 @@ def test_tables_turn_off_only_the_recorded_flags_and_lose_the_record() -> None:
         f"{RECORD_PREFIX}table:write": frozenset({"DynamicScalingInSuspended"}),
     }
 
-    decisions, problems = plan(None, [read, write], {TABLE: record}, POLICY)
+    decisions, problems = released(None, [read, write], {TABLE: record}, POLICY)
 
     assert problems == []
     (decision,) = decisions
@@ -89,16 +103,16 @@ def test_tables_turn_off_only_the_recorded_flags_and_lose_the_record() -> None:
 
 def test_a_stale_table_record_is_removed_and_a_table_without_one_is_left_alone() -> None:
     idle = target("Read", frozenset())
-    decisions, _ = plan(None, [idle], {TABLE: {f"{RECORD_PREFIX}table:read": ALL}}, POLICY)
+    decisions, _ = released(None, [idle], {TABLE: {f"{RECORD_PREFIX}table:read": ALL}}, POLICY)
 
     assert [d.steps for d in decisions] == [
         (ForgetSuspended(TABLE, (f"{RECORD_PREFIX}table:read",)),)
     ]
-    assert plan(None, [target("Read", ALL)], {TABLE: {}}, POLICY) == ([], [])
+    assert released(None, [target("Read", ALL)], {TABLE: {}}, POLICY) == ([], [])
 
 
 def test_a_table_whose_record_was_not_read_is_left_out() -> None:
-    assert plan(None, [target("Read", ALL)], {}, POLICY) == ([], [])
+    assert released(None, [target("Read", ALL)], {}, POLICY) == ([], [])
 
 
 def test_release_understands_the_records_of_both_versions() -> None:
@@ -110,7 +124,7 @@ def test_release_understands_the_records_of_both_versions() -> None:
         f"{RECORD_PREFIX}0000cafe0000:table:read": ALL,
     }
 
-    decisions, problems = plan(both, [read], {TABLE: record}, POLICY)
+    decisions, problems = released(both, [read], {TABLE: record}, POLICY)
 
     assert problems == []
     assert [d.steps for d in decisions] == [

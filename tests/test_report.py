@@ -4,9 +4,11 @@
 from __future__ import annotations
 
 from controller.act import Outcome, Status
+from controller.autoscalers.ecs import ForgetPausedCount, SetDesiredCount
 from controller.config import load
-from controller.decide import Decision, ForgetPausedCount, Observed, SetDesiredCount, Verb
+from controller.decide import Decision, Verb
 from controller.report import fields, line
+from tests.support.rule import observed
 from tests.test_config import env
 
 FORGET = ForgetPausedCount(
@@ -17,7 +19,7 @@ FORGET = ForgetPausedCount(
 
 def test_a_tick_that_did_not_see_the_service_says_ok_false() -> None:
     config = load([], env())
-    seen = Observed(backups=())
+    seen = observed(backups=())
 
     assert line(config, seen, [], ok=False).endswith(" | ok=false")
     assert "ok=false" not in line(config, seen, [], ok=True)
@@ -26,12 +28,15 @@ def test_a_tick_that_did_not_see_the_service_says_ok_false() -> None:
 def test_the_json_action_names_every_change() -> None:
     config = load([], env(DYNAMODB_TABLE_PREFIX="orders-"))
     done = [
-        (Decision(Verb.RESUME, "r", "desired 0 -> 1", (SetDesiredCount(1),)), Status.DONE),
-        (Decision(Verb.TIDY, "t", "remove", (FORGET,)), Status.DONE),
+        (
+            Decision(Verb.RESUME, "r", "desired 0 -> 1", (SetDesiredCount(1),), kind="ecs"),
+            Status.DONE,
+        ),
+        (Decision(Verb.TIDY, "t", "remove", (FORGET,), kind="ecs"), Status.DONE),
         (Decision(Verb.HOLD, "h"), Status.DONE),
     ]
-    tick = fields(config, Observed(()), [(d, Outcome(s)) for d, s in done], ok=True)
-    steady = fields(config, Observed(()), [(done[2][0], Outcome(Status.DONE))], ok=True)
+    tick = fields(config, observed(()), [(d, Outcome(s)) for d, s in done], ok=True)
+    steady = fields(config, observed(()), [(done[2][0], Outcome(Status.DONE))], ok=True)
 
     # A list, so that a filter matches one change exactly: `.action | index("resume")`.
     assert tick["action"] == ["resume", "tidy"]

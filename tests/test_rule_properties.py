@@ -13,26 +13,24 @@ import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 from hypothesis import given
 from hypothesis import strategies as st
 
 from controller.autoscalers import breaker
-from controller.autoscalers.dynamodb import ALL, FLAGS, Record, Target
-from controller.autoscalers.ecs import PAUSED_COUNT_TAG, Service
-from controller.decide import (
-    Observed,
-    Plan,
-    Policy,
-    RecordPausedCount,
+from controller.autoscalers.dynamodb import (
+    ALL,
+    FLAGS,
+    Record,
     RecordSuspended,
-    SetDesiredCount,
     SetSuspended,
-    Verb,
-    decide,
-    holding,
+    Target,
 )
+from controller.autoscalers.ecs import PAUSED_COUNT_TAG, RecordPausedCount, Service, SetDesiredCount
+from controller.decide import Observed, Plan, Verb, holding
 from controller.sources.backup import Backup
+from tests.support.rule import Policy, decide, observed
 
 NOW = datetime(2026, 12, 1, 3, 0, tzinfo=timezone.utc)
 ARN = "arn:aws:ecs:us-east-1:123456789012:service/c/svc"
@@ -132,7 +130,7 @@ class World:
             answered = dict(zip(SOURCES, combination, strict=True))
             seen = [b for name, a in answered.items() if a == "seen" for b in self.found[name]]
             held, stuck = holding(seen, NOW, self.max_age)
-            observed = Observed(
+            view = observed(
                 held,
                 service=self.service,
                 targets=self.targets,
@@ -145,7 +143,7 @@ class World:
                 settled=self.settled,
                 pause_id="6930c2a1beef",
             )
-            yield Case(observed, self.policy)
+            yield Case(view, self.policy)
 
 
 @st.composite
@@ -174,8 +172,9 @@ def worlds(draw: st.DrawFn) -> World:
 
 def applied(seen: Observed, plan: Plan) -> tuple[Service | None, list[Target]]:
     """The service and targets as they are once every step of the plan went through."""
-    service = seen.service
-    current = {(t.resource_id, t.dimension): t for t in seen.targets or ()}
+    service: Any = seen.views.get("ecs")
+    tables: Any = seen.views.get("dynamodb")
+    current = {(t.resource_id, t.dimension): t for t in (tables.targets if tables else ())}
     for decision in plan.decisions:
         for step in decision.steps:
             if isinstance(step, SetDesiredCount) and service is not None:
@@ -243,7 +242,7 @@ def test_a_resume_needs_every_source_read_none_holding_and_the_delay_passed(
         verbs = [d.verb for d in plan.decisions]
 
         if Verb.RESUME in verbs:
-            assert seen.clear, seen
+            assert seen.verdict.resume, seen
             assert not seen.unknown and not seen.backups
             assert seen.now - seen.last_backup >= case.policy.resume_delay
         if not seen.backups:
@@ -257,7 +256,7 @@ def test_the_breaker_answers_by_the_same_rule(world: World, dry_run: bool) -> No
 
         answer = breaker.judge(seen, delay, dry_run=dry_run)
 
-        may_scale = seen.clear and seen.now - seen.last_backup >= delay
+        may_scale = seen.verdict.resume and seen.now - seen.last_backup >= delay
         assert answer.may_scale is (may_scale or dry_run), seen
         for name in seen.unknown:
             assert f"{name} " in answer.reason, "the words name what could not be read"

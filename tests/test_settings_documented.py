@@ -7,7 +7,7 @@ import re
 import subprocess
 import sys
 
-from controller import settings, sources
+from controller import config as settings
 from tests.support.image import ROOT
 from tests.test_deploy import documented_settings
 
@@ -16,10 +16,12 @@ CLI_OWN = {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"}
 
 
 def read_by_config() -> set[str]:
-    """The settings config.py names, and the prefix it reads for each kind of backup."""
-    source = (ROOT / "controller" / "config.py").read_text()
-    named = set(re.findall(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', source))
-    return named | {kind.setting for kind in sources.ALL}
+    """The settings config.py and the kinds (each reads its own) name."""
+    package = ROOT / "controller"
+    files = [package / "config.py", *(package / "sources").glob("*.py")]
+    files += (package / "autoscalers").glob("*.py")
+    text = "\n".join(path.read_text() for path in files)
+    return set(re.findall(r'"([A-Z][A-Z0-9]*(?:_[A-Z0-9]+)+)"', text))
 
 
 def test_help_lists_every_setting_config_reads() -> None:
@@ -30,13 +32,13 @@ def test_help_lists_every_setting_config_reads() -> None:
         check=True,
     ).stdout
 
-    assert read_by_config() == set(settings.NAMES)
-    missing = [name for name in settings.NAMES if not re.search(rf"^\s+{name}\s", shown, re.M)]
+    assert read_by_config() == set(settings.names())
+    missing = [name for name in settings.names() if not re.search(rf"^\s+{name}\s", shown, re.M)]
     assert not missing, f"--help does not list {missing}:\n{shown}"
 
 
 def test_the_readme_table_names_exactly_the_settings() -> None:
-    assert documented_settings() - CLI_OWN == set(settings.NAMES)
+    assert documented_settings() - CLI_OWN == set(settings.names())
 
 
 def test_the_configuration_page_says_what_each_setting_accepts() -> None:
@@ -45,4 +47,4 @@ def test_the_configuration_page_says_what_each_setting_accepts() -> None:
     rows = [line.split("|")[1] for line in table.splitlines() if line.startswith("| `")]
     named = {name for row in rows for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", row)}
 
-    assert named == set(settings.NAMES)
+    assert named == set(settings.names())

@@ -11,16 +11,15 @@ from typing import Any
 
 import pytest
 
-from controller.autoscalers.ecs import PAUSED_COUNT_TAG
+from controller.autoscalers.ecs import PAUSED_COUNT_TAG, Ecs
 from controller.config import Config
 from controller.loop import Controller, until_stopped
+from controller.sources.emr import Emr
 
 CONFIG = Config(
-    emr_prefix="backup-",
     emr_region="us-east-1",
-    autoscaler_cluster="c1",
-    autoscaler_region="us-east-1",
-    autoscaler_service="svc",
+    sources=(Emr("backup-", "us-east-1"),),
+    autoscalers=(Ecs("c1", "us-east-1", "svc"),),
 )
 
 

@@ -16,22 +16,30 @@ from typing import Any
 import pytest
 
 from controller import report
+from controller.autoscalers.dynamodb import Dynamodb
+from controller.autoscalers.ecs import Ecs
 from controller.aws import AwsError
 from controller.config import Config
-from controller.decide import Observed, oldest_age
+from controller.decide import oldest_age
 from controller.loop import Controller, until_stopped, workers
 from controller.sources.backup import Backup
+from controller.sources.emr import Emr
+from controller.sources.emr_eks import EmrEks
+from controller.sources.emr_serverless import EmrServerless
+from controller.sources.glue import Glue
+from tests.support.rule import observed
 
 NOW = datetime(2026, 11, 25, 19, 0, tzinfo=timezone.utc)
+REGION = "us-east-1"
 ALL = Config(
-    emr_prefix="backup-",
-    emr_region="us-east-1",
-    autoscaler_cluster="c1",
-    autoscaler_region="eu-west-1",
-    autoscaler_service="svc",
-    glue_job_prefix="export-",
-    emr_eks_job_prefix="spark-",
-    emr_serverless_job_prefix="sls-",
+    emr_region=REGION,
+    sources=(
+        Emr("backup-", REGION),
+        Glue("export-", REGION),
+        EmrEks("spark-", REGION),
+        EmrServerless("sls-", REGION),
+    ),
+    autoscalers=(Ecs("c1", "eu-west-1", "svc"),),
 )
 DENIED = AwsError("aws glue list-jobs", "AccessDeniedException", "not allowed", False)
 
@@ -138,15 +146,25 @@ def pool() -> Iterator[ThreadPoolExecutor]:
         yield executor
 
 
-def only(**prefixes: Any) -> Config:
-    """ALL with only the named prefixes set (and any other field given)."""
-    cleared = {
-        "emr_prefix": "",
-        "glue_job_prefix": "",
-        "emr_eks_job_prefix": "",
-        "emr_serverless_job_prefix": "",
-    }
-    return dataclasses.replace(ALL, **{**cleared, **prefixes})
+KINDS: dict[str, Any] = {
+    "emr_prefix": Emr,
+    "glue_job_prefix": Glue,
+    "emr_eks_job_prefix": EmrEks,
+    "emr_serverless_job_prefix": EmrServerless,
+}
+
+
+def only(max_fan_out: int = 200, **prefixes: str) -> Config:
+    """ALL with only the named prefixes set, each source bounded by `max_fan_out`."""
+    found = tuple(
+        kind(prefixes[name], REGION, max_fan_out)
+        for name, kind in KINDS.items()
+        if name in prefixes
+    )
+    return dataclasses.replace(ALL, sources=found, max_fan_out=max_fan_out)
+
+
+EVERY = {name: source.prefix for name, source in zip(KINDS, ALL.sources, strict=True)}
 
 
 def test_each_source_alone_pauses_and_makes_only_its_own_queries(pool: Any) -> None:
@@ -311,7 +329,7 @@ def test_a_failing_per_item_call_is_that_sources_failure(pool: Any) -> None:
 def test_too_many_items_to_query_is_unknown_not_a_partial_answer(
     pool: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
-    config = dataclasses.replace(ALL, max_fan_out=30)
+    config = only(30, **EVERY)
     aws = FakeAws(desired=0)
     aws.glue = {f"export-{i:02}": [] for i in range(31)}
 
@@ -329,8 +347,8 @@ def test_too_many_items_to_query_is_unknown_not_a_partial_answer(
 @pytest.mark.parametrize(
     ("config", "kind"),
     [
-        (only(emr_eks_job_prefix="spark-", max_fan_out=2), "running virtual clusters"),
-        (only(emr_serverless_job_prefix="sls-", max_fan_out=2), "started applications"),
+        (only(2, emr_eks_job_prefix="spark-"), "running virtual clusters"),
+        (only(2, emr_serverless_job_prefix="sls-"), "started applications"),
     ],
 )
 def test_the_bound_counts_virtual_clusters_and_applications_too(
@@ -347,7 +365,7 @@ def test_the_bound_counts_virtual_clusters_and_applications_too(
 
 
 def test_as_many_items_as_the_bound_are_all_queried(pool: Any) -> None:
-    config = dataclasses.replace(only(glue_job_prefix="export-"), max_fan_out=30)
+    config = only(30, glue_job_prefix="export-")
     aws = FakeAws(desired=2)
     aws.glue = {f"export-{i:02}": [] for i in range(30)}
     aws.glue["export-17"] = [("jr_17", "RUNNING")]
@@ -484,7 +502,7 @@ def test_json_fields_name_what_holds_the_pause_and_its_age() -> None:
 
 def test_unknown_sources_are_named_in_the_json_fields_next_to_what_was_seen() -> None:
     backup = Backup("EMR cluster", "j-1", "backup-1", "RUNNING")
-    seen = Observed((backup,), unknown=("Glue", "EMR Serverless"))
+    seen = observed((backup,), unknown=("Glue", "EMR Serverless"))
 
     fields = report.fields(ALL, seen, [], False)
 
@@ -500,7 +518,10 @@ def test_pool_has_a_thread_per_query_and_one_per_concurrent_call() -> None:
     assert workers(only(emr_prefix="b"), 4) == 2 + 2  # EMR and ECS, then the service's change
     # EMR, Glue, EKS, Serverless and ECS; then the calls per job, cluster, application.
     assert workers(ALL, 4) == 5 + 4
-    assert workers(dataclasses.replace(ALL, dynamodb_table_prefix="t"), 4) == 6 + 4
+    assert (
+        workers(dataclasses.replace(ALL, autoscalers=(*ALL.autoscalers, Dynamodb("t", REGION))), 4)
+        == 6 + 4
+    )
     assert workers(ALL, 1) > 3, "more threads than sources that wait on their own calls"
 
 
@@ -536,8 +557,8 @@ def test_oldest_age_counts_stuck_and_holding_backups_with_a_known_start() -> Non
         started = None if seconds is None else NOW - timedelta(seconds=seconds)
         return Backup("EMR cluster", f"j-{name}", name, "WAITING", started)
 
-    seen = Observed((backup("a", 30), backup("b", None)), stuck=(backup("c", 900),), at=NOW)
+    seen = observed((backup("a", 30), backup("b", None)), stuck=(backup("c", 900),), at=NOW)
 
     assert oldest_age(seen) == 900
-    assert oldest_age(Observed((backup("b", None),), at=NOW)) is None
-    assert oldest_age(Observed((), unknown=("EMR",), at=NOW)) is None
+    assert oldest_age(observed((backup("b", None),), at=NOW)) is None
+    assert oldest_age(observed((), unknown=("EMR",), at=NOW)) is None

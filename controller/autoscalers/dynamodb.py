@@ -17,21 +17,23 @@ removed, never written.
 
 The records are read (get-resources, 100 tables a call), written and removed (tag-resources,
 untag-resources, 20 tables a call) through the Resource Groups Tagging API: a pause or resume
-of many tables costs one call per scalable target and a handful more (controller/act.py).
+of many tables costs one call per scalable target and a handful more.
 
-Its steps, and what the rest of the controller shows of it, are at the end (AUTOSCALER).
+Its part of the rule, its steps and how it shows are at the end (`Dynamodb`).
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Collection, Iterable, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+import logging
+from collections import defaultdict
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
 
 from controller import records
-from controller.autoscalers.autoscaler import AnyStep, Autoscaler
+from controller.autoscalers.autoscaler import Autoscaler, Calls, Facts, accepted, unrecorded
 from controller.aws import (
     RETRYABLE_CODES,
     AwsError,
@@ -40,10 +42,10 @@ from controller.aws import (
     UnexpectedOutput,
     shown_value,
 )
+from controller.decide import Context, Decision, Phase, Step, Verb, Verdict
+from controller.settings import Reader, Shared
 
-if TYPE_CHECKING:
-    from controller.config import Config
-    from controller.decide import Observed
+log = logging.getLogger(__name__)
 
 FLAGS = ("DynamicScalingInSuspended", "DynamicScalingOutSuspended", "ScheduledScalingSuspended")
 ALL = frozenset(FLAGS)
@@ -327,49 +329,295 @@ def set_suspended(run: Runner, target: Target, region: str, suspended: frozenset
     run([*args, "--region", region], mutating=True)
 
 
-# --- its steps, as the rule plans them (controller/decide.py) --------------------------------
+# --- its steps ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class RecordSuspended:
+class RecordSuspended(Step):
     """Tag the table with the flags about to be turned on, under this pause's own keys, before
     turning them on."""
 
+    phase: ClassVar[Phase] = Phase.RECORD
     table_arn: str
     record: Record
 
 
 @dataclass(frozen=True)
-class SetSuspended:
+class SetSuspended(Step):
     target: Target
     suspended: frozenset[str]
 
 
 @dataclass(frozen=True)
-class ForgetSuspended:
+class ForgetSuspended(Step):
+    phase: ClassVar[Phase] = Phase.FORGET
     table_arn: str
     keys: tuple[str, ...]
 
 
-Step = RecordSuspended | SetSuspended | ForgetSuspended
+@dataclass(frozen=True)
+class Tables:
+    """What native mode reads each tick: the tables' scalable targets and their records."""
+
+    targets: tuple[Target, ...]
+    # The controller's records, by table ARN, for the tables whose records were read.
+    records: Mapping[str, Record] = field(default_factory=dict)
 
 
-def apply(run: Runner, config: Config, step: AnyStep) -> bool:
-    """The scaling steps; the records' steps are written in batches by controller/act.py."""
-    if not isinstance(step, SetSuspended):
-        return False
-    set_suspended(run, step.target, config.dynamodb_region, step.suspended)
-    return True
-
-
-# --- what the rest of the controller shows of it ---------------------------------------------
-
+# The tables' records are read at least this often, so that records left by a controller
+# that died are found.
+RECORDS_READ_EVERY = 10
+MAX_TABLE_NAME = 255  # DynamoDB's limit: a longer prefix could never match a table
 # The metric dimension that names the tables: the prefix, exactly as configured.
 DIMENSION = "DynamodbTablePrefix"
+TableCall = Callable[[Sequence[str]], dict[str, AwsError]]
+
+
+@dataclass
+class _Cadence:
+    """When the tables' records need reading: they cost a call per 100 tables, and most
+    ticks find none."""
+
+    # Whether records were there when last read: read again until gone. True at first: a
+    # restart reads them.
+    left: bool = True
+    # Set by this controller's own pause: read until seen (the Resource Groups Tagging API
+    # may show a new tag a moment late).
+    expected: bool = False
+    unread: int = 0  # ticks since the last read
+    # What was suspended at the last read: a change may be another controller's pause.
+    suspended: frozenset[tuple[str, str, frozenset[str]]] = frozenset()
+
+
+@dataclass(frozen=True)
+class Dynamodb(Autoscaler[Tables]):
+    """DynamoDB's own auto scaling: the scalable targets of the tables under a prefix, whose
+    scale-in, scale-out and scheduled scaling are suspended, then resumed."""
+
+    name = "dynamodb"
+    mode = "native mode (DynamoDB's own auto scaling)"
+    settings = (
+        ("DYNAMODB_TABLE_PREFIX", "unset", "tables whose name starts with this"),
+        ("DYNAMODB_REGION", "EMR_REGION", "region of those tables"),
+    )
+    switch = "DYNAMODB_TABLE_PREFIX"
+    policy = "iam-policy-native-autoscaling.json"
+    condition = "NativeMode"
+    query = "Application Auto Scaling query"
+    fans_out = True
+    # Scalable targets with any scaling suspended after the tick's changes.
+    units = (("SuspendedTargets", "Count"),)
+
+    prefix: str
+    region: str
+    _cadence: _Cadence = field(init=False, default_factory=_Cadence, compare=False, repr=False)
+
+    @classmethod
+    def configure(cls, read: Reader, shared: Shared) -> Dynamodb | None:
+        if not read.only_with("DYNAMODB_REGION", cls.switch) or cls.switch not in read:
+            return None
+        prefix = read.literal(cls.switch, MAX_TABLE_NAME, cli_argument=False)
+        region = read.region("DYNAMODB_REGION") if "DYNAMODB_REGION" in read else shared.region
+        if shared.cloudwatch:
+            read.dimension(cls.switch, prefix)
+        return cls(prefix, region)
+
+    def pausing(self) -> str:
+        return f"the auto scaling of tables {self.prefix!r}... ({self.region})"
+
+    def dimensions(self) -> dict[str, str]:
+        return {DIMENSION: self.prefix}
+
+    # --- a tick ------------------------------------------------------------------------------
+
+    def read(self, run: Runner) -> Tables:
+        targets = describe(run, self.prefix, self.region)
+        return Tables(targets, self._records(run, targets))
+
+    def _records(self, run: Runner, targets: Sequence[Target]) -> Mapping[str, Record]:
+        """The tables' records, by table ARN: read while records were left at the last read or
+        what is suspended changed since; empty when a read is not needed, left out when it
+        failed."""
+        cadence = self._cadence
+        cadence.unread += 1
+        suspended = frozenset(
+            (t.resource_id, t.dimension, t.suspended) for t in targets if t.suspended
+        )
+        wanted = cadence.left or cadence.expected or cadence.unread >= RECORDS_READ_EVERY
+        if not wanted and suspended == cadence.suspended:
+            # No record at the last read, and nothing suspended since (what is, someone else
+            # suspended): nothing to resume or remove.
+            return {t.table_arn: {} for t in targets}
+        try:
+            found = read_records(run, self.region, {t.table_arn for t in targets})
+        except AwsError as error:
+            log.error("reading the records on the tables failed: %s", error)
+            return {}
+        cadence.left = any(found.values())
+        cadence.expected &= not cadence.left
+        cadence.unread = 0
+        cadence.suspended = suspended
+        return found
+
+    def records(self, view: Tables) -> Mapping[str, Mapping[str, str | None]]:
+        return {
+            arn: {key: split_key(key)[0] for key in record} for arn, record in view.records.items()
+        }
+
+    def plan(self, view: Tables, verdict: Verdict, context: Context) -> list[Decision]:
+        if not verdict.pause and not verdict.resume:
+            return []
+        by_table: dict[str, list[Target]] = defaultdict(list)
+        for target in view.targets:
+            by_table[target.table].append(target)
+        decisions = []
+        for table, own in sorted(by_table.items()):
+            if verdict.pause:
+                decision = self._pause(table, own, context.pause_id)
+            elif context.releasing and own[0].table_arn not in view.records:
+                decision = None  # its record could not be read: already said, left alone
+            else:
+                decision = self._resume(table, own, view.records, context.settled)
+            if decision:
+                decisions.append(decision)
+        if decisions or context.releasing:
+            return decisions
+        suspended = sum(1 for t in view.targets if t.suspended)
+        state = f"{len(view.targets)} scalable targets, {suspended} suspended"
+        when = "backup active" if verdict.pause else "no backup active"
+        return [Decision(Verb.HOLD, f"{when}, {state}")]
+
+    def _pause(self, table: str, targets: Sequence[Target], pause_id: str) -> Decision | None:
+        # A target someone else fully suspended needs nothing and gets no record, so that
+        # resuming leaves it suspended; for a partly suspended one only the missing flags count.
+        todo = [t for t in targets if t.suspended != ALL]
+        if not todo:
+            return None
+        record = {t.record_key(pause_id): ALL - t.suspended for t in todo}
+        steps: tuple[Step, ...] = (
+            RecordSuspended(todo[0].table_arn, record),
+            *(SetSuspended(t, ALL) for t in todo),
+        )
+        change = f"table {table}, {len(todo)} of {len(targets)} scalable targets"
+        return Decision(Verb.PAUSE, "backup active", change, steps, kind=self.name)
+
+    def _resume(
+        self,
+        table: str,
+        targets: Sequence[Target],
+        found: Mapping[str, Record],
+        settled: frozenset[tuple[str, str]],
+    ) -> Decision | None:
+        arn = targets[0].table_arn
+        record = found.get(arn)
+        if record is None:
+            if any(t.suspended for t in targets):
+                reason = f"the record of table {table} could not be read, changing nothing there"
+                return Decision(Verb.HOLD, reason, fault=True)
+            return None
+        # Turn off only what the controller turned on (by any of its records, young or
+        # settled) and is still on; the rest stays as it is.
+        todo = []
+        for target in targets:
+            recorded = frozenset().union(*(f for k, f in record.items() if target.named_by(k)))
+            if target.suspended & recorded:
+                todo.append((target, target.suspended - recorded))
+        old = tuple(sorted(k for k in record if (arn, k) in settled))
+        forget: tuple[Step, ...] = (ForgetSuspended(arn, old),) if old else ()
+        if todo:
+            steps: tuple[Step, ...] = (*(SetSuspended(t, state) for t, state in todo), *forget)
+            change = f"table {table}, {len(todo)} of {len(targets)} scalable targets"
+            return Decision(Verb.RESUME, "no backup active", change, steps, kind=self.name)
+        if forget:
+            change = f"remove the stale record of table {table}"
+            reason = "nothing it names is suspended"
+            return Decision(Verb.TIDY, reason, change, forget, kind=self.name)
+        return None
+
+    def apply(self, calls: Calls, steps: Sequence[Step]) -> list[AwsError | None]:
+        """The scaling one call a target; the records 20 tables a call, each batch's tables
+        sharing the same tags (one pause id, one layout of targets, the same flags)."""
+        batches: dict[tuple[str, object], list[int]] = defaultdict(list)
+        for index, step in enumerate(steps):
+            match step:
+                case SetSuspended(target, suspended):
+                    set_suspended(calls.run, target, self.region, suspended)
+                case RecordSuspended(_, record):
+                    self._cadence.expected = True
+                    batches[(TAG, frozenset(record.items()))].append(index)
+                case ForgetSuspended(_, keys):
+                    batches[(UNTAG, keys)].append(index)
+                case _:
+                    raise TypeError(f"not a step of DynamoDB's auto scaling: {step!r}")
+        chunks = [
+            (what, members[start : start + ARNS_PER_CHANGE])
+            for (what, _), members in batches.items()
+            for start in range(0, len(members), ARNS_PER_CHANGE)
+        ]
+        errors: list[AwsError | None] = [None] * len(steps)
+        for refused in calls.each(lambda chunk: self._batch(calls, steps, *chunk), chunks):
+            for index, error in refused.items():
+                errors[index] = error
+        return errors
+
+    def _batch(
+        self, calls: Calls, steps: Sequence[Step], what: str, members: list[int]
+    ) -> dict[int, AwsError]:
+        """One tagging call for up to 20 tables (and again for those it refused for a passing
+        reason): each refused table's error, by the step's index."""
+        first = steps[members[0]]
+        arns = {getattr(steps[i], "table_arn", ""): i for i in members}
+
+        def call(chunk: Sequence[str]) -> dict[str, AwsError]:
+            if isinstance(first, RecordSuspended):
+                return tag_tables(calls.run, self.region, chunk, first.record)
+            keys = first.keys if isinstance(first, ForgetSuspended) else ()
+            return untag_tables(calls.run, self.region, chunk, keys)
+
+        refused = each_table(call, list(arns), what, calls)
+        return {arns[arn]: error for arn, error in refused.items()}
+
+    def unrecorded(self, decision: Decision, step: Step, error: AwsError) -> str:
+        record = step.record if isinstance(step, RecordSuspended) else {}
+        turned_on = ", ".join(
+            f"{s.target} ({'/'.join(sorted(_recorded(record, s)))})"
+            for s in decision.steps
+            if isinstance(s, SetSuspended)
+        )
+        return unrecorded(
+            decision,
+            error,
+            # The Tagging API checks its own actions and then DynamoDB's on each table.
+            needs=(
+                "tag:TagResources and tag:UntagResources, and dynamodb:TagResource and "
+                "dynamodb:UntagResource on the table,"
+            ),
+            consequence=(
+                "suspending anyway; after the backup the controller will NOT resume the auto "
+                "scaling of this table (it resumes only what its record names): turn these "
+                f"flags off by hand then: {turned_on}"
+            ),
+        )
+
+    def describe(self, view: Tables | None, steps: Sequence[Step] = ()) -> Facts:
+        field: dict[str, Any] = {"prefix": self.prefix, "region": self.region}
+        if view is None:
+            return Facts(f"tables {self.prefix}*: unknown", ("tables", field))
+        suspended = sum(1 for t in view.targets if t.suspended)
+        field.update(targets=len(view.targets), suspended=suspended)
+        text = f"tables {self.prefix}*: {len(view.targets)} scalable targets, {suspended} suspended"
+        # A table is held paused when every scalable target of it has every flag on.
+        state = after(view.targets, steps).values()
+        held = {
+            f"dynamodb:{table}": all(flags == ALL for name, flags in state if name == table)
+            for table in {table for table, _ in state}
+        }
+        measured: dict[str, float] = {"SuspendedTargets": sum(1 for _, flags in state if flags)}
+        return Facts(text, ("tables", field), held, measured)
 
 
 def after(
-    targets: Sequence[Target], steps: Sequence[AnyStep]
+    targets: Sequence[Target], steps: Sequence[Step]
 ) -> dict[tuple[str, str], tuple[str, frozenset[str]]]:
     """(table, suspended flags) of each scalable target once `steps` were carried out."""
     state = {(t.resource_id, t.dimension): (t.table, t.suspended) for t in targets}
@@ -380,63 +628,54 @@ def after(
     return state
 
 
-def _state(targets: Sequence[Target] | None) -> str:
-    if targets is None:
-        return "unknown"
-    suspended = sum(1 for t in targets if t.suspended)
-    return f"{len(targets)} scalable targets, {suspended} suspended"
+def each_table(
+    call: TableCall, arns: Sequence[str], what: str, calls: Calls
+) -> dict[str, AwsError]:
+    """Make a tagging call for up to 20 tables, then again for the tables it refused for a
+    reason that passes (throttled, the service's own fault), with the runner's attempts and
+    waits: the tables refused for good, with why.
+
+    A call that failed as a whole (the runner has retried it already) is every table's
+    failure. A call whose answer cannot be read was accepted (the CLI exited 0): no table
+    counts as refused. Raises Interrupted when a shutdown comes during a wait.
+    """
+    refused: dict[str, AwsError] = {}
+    pending = list(arns)
+    last: dict[str, AwsError] = {}
+
+    def attempt() -> None:
+        nonlocal pending, last
+        try:
+            last = call(pending)
+        except UnexpectedOutput as error:
+            accepted(error)
+            last = {}
+        except AwsError as error:
+            refused.update({arn: _for_table(error, arn, len(pending)) for arn in pending})
+            pending = []
+            return
+        refused.update({arn: e for arn, e in last.items() if not e.retryable})
+        pending = [arn for arn in pending if arn in last and last[arn].retryable]
+        if pending:
+            first = last[pending[0]]
+            message = f"{len(pending)} of its tables refused, the first: {first.message}"
+            raise AwsError(what, first.code, message, retryable=True)
+
+    try:
+        calls.retry(attempt, what)
+    except AwsError:
+        refused.update({arn: last[arn] for arn in pending})
+    return refused
 
 
-def _field(config: Config, seen: Observed) -> tuple[str, dict[str, Any]]:
-    tables: dict[str, Any] = {
-        "prefix": config.dynamodb_table_prefix,
-        "region": config.dynamodb_region,
-    }
-    if seen.targets is not None:
-        tables["targets"] = len(seen.targets)
-        tables["suspended"] = sum(1 for t in seen.targets if t.suspended)
-    return "tables", tables
+def _for_table(error: AwsError, arn: str, tables: int) -> AwsError:
+    """A whole batch call's failure as one table's: its error without the call's whole list of
+    tables, which every table's line would repeat."""
+    others = f" (and {tables - 1} more)" if tables > 1 else ""
+    command = f"{error.command.split(' --resource-arn-list ')[0]} --resource-arn-list {arn}{others}"
+    return AwsError(command, error.code, error.message, error.retryable, error.attempts)
 
 
-def _held(config: Config, seen: Observed, steps: Sequence[AnyStep]) -> dict[str, bool]:
-    # A table is held paused when every scalable target of it has every flag on.
-    state = after(seen.targets or (), steps).values()
-    return {
-        f"dynamodb:{table}": all(flags == ALL for name, flags in state if name == table)
-        for table in {table for table, _ in state}
-    }
-
-
-def _measured(config: Config, seen: Observed, steps: Sequence[AnyStep]) -> dict[str, float]:
-    if seen.targets is None:
-        return {}
-    suspended = sum(1 for _, flags in after(seen.targets, steps).values() if flags)
-    return {"SuspendedTargets": suspended}
-
-
-AUTOSCALER = Autoscaler(
-    name="dynamodb",
-    mode="native mode (DynamoDB's own auto scaling)",
-    settings=(
-        ("DYNAMODB_TABLE_PREFIX", "unset", "tables whose name starts with this"),
-        ("DYNAMODB_REGION", "EMR_REGION", "region of those tables"),
-    ),
-    policy="iam-policy-native-autoscaling.json",
-    condition="NativeMode",
-    on=lambda config: config.native_mode,
-    pausing=lambda config: (
-        f"the auto scaling of tables {config.dynamodb_table_prefix!r}... ({config.dynamodb_region})"
-    ),
-    dimensions=lambda config: {DIMENSION: config.dynamodb_table_prefix},
-    part=lambda seen: seen.targets,
-    shown=lambda config, seen: f"tables {config.dynamodb_table_prefix}*: {_state(seen.targets)}",
-    field=_field,
-    held=_held,
-    # The tables are known only once read: their gauges start with the first tick.
-    known=lambda config: [],
-    apply=apply,
-    measured=_measured,
-    # Scalable targets with any scaling suspended after the tick's changes.
-    units=(("SuspendedTargets", "Count"),),
-    fans_out=True,
-)
+def _recorded(record: Record, step: SetSuspended) -> frozenset[str]:
+    found = [flags for key, flags in record.items() if step.target.named_by(key)]
+    return frozenset().union(*found)

@@ -1,20 +1,19 @@
 """The autoscaler's ECS service (ECS mode): read its counts and records, set its desired count,
-tag it; its steps, and what the rest of the controller shows of it (AUTOSCALER)."""
+tag it; its part of the rule, its steps, and how it shows (`Ecs`)."""
 
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any, ClassVar
 
 from controller import records
-from controller.autoscalers.autoscaler import AnyStep, Autoscaler
+from controller.autoscalers.autoscaler import Autoscaler, Calls, Facts, unrecorded
 from controller.aws import AwsError, JsonDict, Runner, UnexpectedOutput, shown_value
-
-if TYPE_CHECKING:
-    from controller.config import Config
-    from controller.decide import Observed
+from controller.decide import Context, Decision, Phase, Step, Verb, Verdict
+from controller.settings import Reader, Shared
 
 # The desired count the service had when the controller paused it lives on the service itself,
 # so it survives a restart of the controller and shows in the console. Each pause writes a key
@@ -175,111 +174,276 @@ def forget_paused_counts(run: Runner, arn: str, region: str, keys: Iterable[str]
     run([*args, "--tag-keys", *keys], mutating=True)
 
 
-# --- its steps, as the rule plans them (controller/decide.py) --------------------------------
+# --- its steps ------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
-class RecordPausedCount:
+class RecordPausedCount(Step):
     """Tag the service with the desired count it had, under this pause's own key, before
     setting it to 0."""
 
+    phase: ClassVar[Phase] = Phase.RECORD
     service_arn: str
     key: str
     count: int
 
 
 @dataclass(frozen=True)
-class SetDesiredCount:
+class SetDesiredCount(Step):
     count: int
 
 
 @dataclass(frozen=True)
-class ForgetPausedCount:
+class ForgetPausedCount(Step):
     """Remove these records (and no other: another pause's may have come since)."""
 
+    phase: ClassVar[Phase] = Phase.FORGET
     service_arn: str
     keys: tuple[str, ...]
 
 
-Step = RecordPausedCount | SetDesiredCount | ForgetPausedCount
-
-
-def apply(run: Runner, config: Config, step: AnyStep) -> bool:
-    c = config
-    match step:
-        case RecordPausedCount(arn, key, count):
-            record_paused_count(run, arn, c.autoscaler_region, key, count)
-        case SetDesiredCount(count):
-            set_desired_count(
-                run, c.autoscaler_cluster, c.autoscaler_service, c.autoscaler_region, count
-            )
-        case ForgetPausedCount(arn, keys):
-            forget_paused_counts(run, arn, c.autoscaler_region, keys)
-        case _:
-            return False
-    return True
-
-
-# --- what the rest of the controller shows of it ---------------------------------------------
-
+# ASCII digits only: str.isdigit() also takes other scripts' digits (and characters int()
+# refuses), and a record is data anyone with ecs:TagResource may have written.
+_COUNT = re.compile(r"[0-9]{1,9}")
+NAMES = ("AUTOSCALER_CLUSTER", "AUTOSCALER_REGION", "AUTOSCALER_SERVICE")
+# IAM's limit for an ARN, well above any ECS cluster or service name or ARN.
+MAX_NAME = 2048
+MAX_TASKS = 5000  # ECS's quota of tasks per service
 # The metric dimension that names the service: CLUSTER/SERVICE, exactly as configured.
 DIMENSION = "AutoscalerService"
 
 
-def _named(config: Config) -> str:
-    return f"{config.autoscaler_cluster}/{config.autoscaler_service}"
+def recorded_count(tag: str | None, maximum: int = 10) -> int | None:
+    """The count a paused-count tag holds, or None when it holds nothing usable: not plain
+    ASCII digits, 0, or more than `maximum`."""
+    if tag is None or not _COUNT.fullmatch(tag):
+        return None
+    count = int(tag)
+    return count if 0 < count <= maximum else None
 
 
-def _label(config: Config) -> str:
-    """The service's label on the paused gauge."""
-    return f"ecs:{_named(config)}"
+def _quoted(value: str, limit: int = 40) -> str:
+    """A tag value as a log line shows it: escaped, and short even when it is not."""
+    return repr(value) if len(value) <= limit else f"{value[:limit]!r}... ({len(value)} chars)"
 
 
-def _field(config: Config, seen: Observed) -> tuple[str, dict[str, Any]]:
-    service: dict[str, Any] = {
-        "cluster": config.autoscaler_cluster,
-        "name": config.autoscaler_service,
-    }
-    if seen.service is not None:
-        service.update(
-            desired=seen.service.desired,
-            running=seen.service.running,
-            pending=seen.service.pending,
-            status=seen.service.status,
-            paused_count_tag=seen.service.paused_tag,
-        )
-    return "service", service
+@dataclass(frozen=True)
+class Ecs(Autoscaler[Service]):
+    """A home-made autoscaler running as an ECS service: paused at desired count 0, resumed
+    to the count it had."""
 
-
-def _held(config: Config, seen: Observed, steps: Sequence[AnyStep]) -> dict[str, bool]:
-    if seen.service is None:
-        return {}
-    desired = seen.service.desired
-    for step in steps:
-        if isinstance(step, SetDesiredCount):
-            desired = step.count
-    return {_label(config): desired == 0}
-
-
-AUTOSCALER = Autoscaler(
-    name="ecs",
-    mode="ECS mode (an autoscaler running as an ECS service)",
-    settings=(
+    name = "ecs"
+    mode = "ECS mode (an autoscaler running as an ECS service)"
+    settings = (
         ("AUTOSCALER_CLUSTER", "unset", "ECS cluster of the autoscaler (name or ARN)"),
         ("AUTOSCALER_REGION", "unset", "region of that cluster"),
         ("AUTOSCALER_SERVICE", "unset", "ECS service of the autoscaler (name or ARN)"),
         ("RESUME_COUNT", "1", "desired count to resume to without a usable record"),
         ("RESUME_COUNT_MAX", "10", "a recorded count above this is not trusted"),
-    ),
-    policy="iam-policy.json",
-    condition="EcsMode",
-    on=lambda config: config.ecs_mode,
-    pausing=lambda config: f"{_named(config)} ({config.autoscaler_region})",
-    dimensions=lambda config: {DIMENSION: _named(config)},
-    part=lambda seen: seen.service,
-    shown=lambda config, seen: f"service {_named(config)}: {seen.service or 'unknown'}",
-    field=_field,
-    held=_held,
-    known=lambda config: [_label(config)],
-    apply=apply,
-)
+    )
+    switch = "AUTOSCALER_SERVICE"
+    policy = "iam-policy.json"
+    condition = "EcsMode"
+    query = "ECS query"
+
+    cluster: str
+    region: str
+    service: str
+    resume_count: int = 1
+    # The highest recorded count trusted: anyone with ecs:TagResource can write the record.
+    resume_count_max: int = 10
+
+    @classmethod
+    def configure(cls, read: Reader, shared: Shared) -> Ecs | None:
+        # The original image's mode: on unless another way of pausing is set (another kind,
+        # or only the circuit breaker on HTTP_PORT tells an autoscaler to wait); half an ECS
+        # configuration is always a mistake.
+        if shared.alone and not any(name in read for name in NAMES):
+            return None
+        why = (
+            ": the ECS mode needs AUTOSCALER_CLUSTER, AUTOSCALER_REGION and AUTOSCALER_SERVICE"
+            if shared.alone
+            else f" (needed unless {' or '.join(shared.others)} is set, or HTTP_PORT for a "
+            "circuit breaker only)"
+        )
+        ecs = cls(
+            cluster=read.literal("AUTOSCALER_CLUSTER", MAX_NAME, cli_argument=True, why=why),
+            region=read.region("AUTOSCALER_REGION", why),
+            service=read.literal("AUTOSCALER_SERVICE", MAX_NAME, cli_argument=True, why=why),
+            resume_count=read.count("RESUME_COUNT", 1, MAX_TASKS),
+            resume_count_max=read.count("RESUME_COUNT_MAX", 10, MAX_TASKS),
+        )
+        if shared.cloudwatch:
+            read.dimension("AUTOSCALER_CLUSTER/AUTOSCALER_SERVICE", ecs.named)
+        if ecs.resume_count > ecs.resume_count_max:
+            # A record above RESUME_COUNT_MAX is refused for RESUME_COUNT: that must be trusted.
+            read.problems.append(
+                f"RESUME_COUNT ({ecs.resume_count}) is above RESUME_COUNT_MAX "
+                f"({ecs.resume_count_max})"
+            )
+        return ecs
+
+    @property
+    def named(self) -> str:
+        return f"{self.cluster}/{self.service}"
+
+    @property
+    def label(self) -> str:
+        """The service's label on the paused gauge."""
+        return f"ecs:{self.named}"
+
+    def pausing(self) -> str:
+        return f"{self.named} ({self.region})"
+
+    def dimensions(self) -> dict[str, str]:
+        return {DIMENSION: self.named}
+
+    def known(self) -> list[str]:
+        return [self.label]
+
+    # --- a tick ------------------------------------------------------------------------------
+
+    def read(self, run: Runner) -> Service:
+        return describe(run, self.cluster, self.service, self.region)
+
+    def records(self, view: Service) -> Mapping[str, Mapping[str, str | None]]:
+        return {view.arn: {key: pause_of(key) for key in view.records}}
+
+    def plan(self, view: Service, verdict: Verdict, context: Context) -> list[Decision]:
+        if view.status != "ACTIVE":
+            return [Decision(Verb.HOLD, f"service is {view.status}, not ACTIVE", fault=True)]
+        if context.releasing:
+            if not view.records:
+                return []  # no record: not paused by the controller, nothing to release
+            if view.desired == 0 and self._count(view) is None:
+                # The loop would fall back to RESUME_COUNT; releasing by hand should not guess.
+                reason = (
+                    f"the paused-count tag of service {view.name} holds {view.paused_tag!r}, "
+                    f"not a count up to RESUME_COUNT_MAX={self.resume_count_max}: set its "
+                    f"desired count by hand, then remove the tags {', '.join(sorted(view.records))}"
+                )
+                return [Decision(Verb.HOLD, reason, fault=True)]
+        if verdict.pause:
+            decision = self._pause(view, context.pause_id)
+        elif verdict.resume:
+            decision = self._resume(view, context.settled)
+        else:
+            return []
+        return [decision]
+
+    def _count(self, view: Service) -> int | None:
+        # Every record of one service holds the count it had before the pauses; should they
+        # differ (a person edited one), the highest errs on the side of capacity.
+        counts = {recorded_count(v, self.resume_count_max) for v in view.records.values()}
+        return max((c for c in counts if c is not None), default=None)
+
+    def _pause(self, view: Service, pause_id: str) -> Decision:
+        if view.desired == 0:
+            return self._decision(Verb.HOLD, "backup active, already paused")
+        # Always a record of its own, even with one there: that one may be a record a
+        # resume is about to remove, having read it (two controllers, docs/reliability.md).
+        record = RecordPausedCount(view.arn, record_key(pause_id), view.desired)
+        alarm = ""
+        if view.desired > self.resume_count_max:
+            # Said now, not only at the resume, so that the setting is fixed during the backup.
+            alarm = (
+                f"desired count {view.desired} is above RESUME_COUNT_MAX="
+                f"{self.resume_count_max}: its record will not be trusted and the resume "
+                f"will go to RESUME_COUNT={self.resume_count}; raise RESUME_COUNT_MAX to keep it"
+            )
+        change = f"desired {view.desired} -> 0"
+        return self._decision(
+            Verb.PAUSE, "backup active", change, (record, SetDesiredCount(0)), alarm
+        )
+
+    def _resume(self, view: Service, settled: frozenset[tuple[str, str]]) -> Decision:
+        old = tuple(sorted(k for k in view.records if (view.arn, k) in settled))
+        forget = (ForgetPausedCount(view.arn, old),) if old else ()
+        if view.desired == 0:
+            recorded = self._count(view)
+            count = recorded or self.resume_count
+            reason, alarm = "no backup active", ""
+            if recorded:
+                reason += ", restoring the count recorded at pause"
+            elif view.records:
+                shown = _quoted(view.paused_tag or "")
+                reason += f", recorded count unusable ({shown})"
+                alarm = (
+                    f"the paused-count record on {view.arn} holds {shown}, not a count from 1 "
+                    f"to RESUME_COUNT_MAX={self.resume_count_max} in ASCII digits: not "
+                    f"trusted, resuming to RESUME_COUNT={self.resume_count}"
+                )
+            steps = (SetDesiredCount(count), *forget)
+            return self._decision(Verb.RESUME, reason, f"desired 0 -> {count}", steps, alarm)
+        if forget:
+            # Running and a record seen long enough: the controller stopped between scaling
+            # up and untagging, a resume left it to settle, or a person scaled it up by hand.
+            change = f"remove the stale paused-count record ({view.paused_tag})"
+            reason = "no backup active, already running"
+            return self._decision(Verb.TIDY, reason, change, forget)
+        if view.records:
+            reason = "no backup active, already running; a recent record waits to settle"
+            return self._decision(Verb.HOLD, reason)
+        return self._decision(Verb.HOLD, "no backup active, already running")
+
+    def _decision(
+        self,
+        verb: Verb,
+        reason: str,
+        change: str = "",
+        steps: tuple[Step, ...] = (),
+        alarm: str = "",
+    ) -> Decision:
+        return Decision(verb, reason, change, steps, alarm=alarm, kind=self.name)
+
+    def apply(self, calls: Calls, steps: Sequence[Step]) -> list[AwsError | None]:
+        for step in steps:
+            match step:
+                case RecordPausedCount(arn, key, count):
+                    record_paused_count(calls.run, arn, self.region, key, count)
+                case SetDesiredCount(count):
+                    set_desired_count(calls.run, self.cluster, self.service, self.region, count)
+                case ForgetPausedCount(arn, keys):
+                    forget_paused_counts(calls.run, arn, self.region, keys)
+                case _:
+                    raise TypeError(f"not a step of the ECS service: {step!r}")
+        return [None] * len(steps)
+
+    def unrecorded(self, decision: Decision, step: Step, error: AwsError) -> str:
+        count = step.count if isinstance(step, RecordPausedCount) else "?"
+        fix = ""
+        if "Long arn format" in error.message:
+            fix = (
+                "the service has a short ARN (created before ECS's long ARN format), which "
+                "cannot be tagged: opt in (`aws ecs put-account-setting-default --name "
+                "serviceLongArnFormat --value enabled`) and recreate the service"
+            )
+        return unrecorded(
+            decision,
+            error,
+            needs="ecs:TagResource and ecs:UntagResource on the service",
+            consequence=(
+                f"pausing anyway; the resume will set the desired count to RESUME_COUNT="
+                f"{self.resume_count}, not to the {count} it had"
+            ),
+            fix=fix,
+        )
+
+    def describe(self, view: Service | None, steps: Sequence[Step] = ()) -> Facts:
+        field: dict[str, Any] = {"cluster": self.cluster, "name": self.service}
+        held = {}
+        if view is not None:
+            field.update(
+                desired=view.desired,
+                running=view.running,
+                pending=view.pending,
+                status=view.status,
+                paused_count_tag=view.paused_tag,
+            )
+            desired = view.desired
+            for step in steps:
+                if isinstance(step, SetDesiredCount):
+                    desired = step.count
+            held[self.label] = desired == 0
+        text = f"service {self.named}: {view or 'unknown'}"
+        return Facts(text, ("service", field), held)

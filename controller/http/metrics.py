@@ -23,7 +23,7 @@ from prometheus_client import (
 )
 from prometheus_client.exposition import CONTENT_TYPE_LATEST, generate_latest
 
-from controller import __version__, autoscalers, sources
+from controller import __version__
 from controller.act import Status
 from controller.aws import Interrupted, JsonDict, Runner
 from controller.config import Config
@@ -104,7 +104,7 @@ class Metrics:
         # Known from the start, so that a query shows 0 and not "no data" before the first
         # backup and the first pause: every kind looked for. (A kind not looked for has no
         # series: 0 would claim that none runs.)
-        self._kinds = {source.kind for source in sources.configured(config)}
+        self._kinds = {source.kind for source in config.sources}
         for kind in self._kinds:
             self.backups.labels(kind).set(0)
         for autoscaler in self.autoscalers():
@@ -114,11 +114,7 @@ class Metrics:
 
     def autoscalers(self) -> list[str]:
         """The paused gauge's labels known before the first tick."""
-        known = [
-            label
-            for kind in autoscalers.configured(self.config)
-            for label in kind.known(self.config)
-        ]
+        known = [label for kind in self.config.autoscalers for label in kind.known()]
         return [BREAKER, *known]
 
     def exposition(self) -> bytes:

@@ -17,7 +17,7 @@ from pathlib import Path
 from socketserver import TCPServer
 from urllib.parse import urlsplit
 
-from controller import PROG, __version__, sources
+from controller import PROG, __version__
 from controller.autoscalers import breaker
 from controller.aws import Runner
 from controller.config import Config
@@ -61,7 +61,7 @@ class Endpoints:
         # backup may have started since, so the breaker falls back to "wait".
         self.limit = Beat(0.0, config.interval, config.call_timeout).limit
         self._lock = threading.Lock()
-        self._answer = breaker.no_tick([s.name for s in sources.configured(config)])
+        self._answer = breaker.no_tick([s.name for s in config.sources])
         self._when: float | None = None
 
     def after_tick(self, seen: Observed, done: Done, ok: bool, seconds: float) -> None:

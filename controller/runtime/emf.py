@@ -12,13 +12,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from controller import autoscalers, report
+from controller import report
 from controller.autoscalers import breaker
 from controller.config import Config, dimensions
 from controller.decide import Observed, oldest_age
 
 # Name and CloudWatch unit of each metric, in the order a line lists them, each kind of
-# autoscaler's own (DynamoDB's SuspendedTargets) after Paused (metrics()). A metric whose
+# autoscaler's own (DynamoDB's SuspendedTargets) after Paused (metrics). A metric whose
 # value the tick could not know is left out of that line (CloudWatch then has no data point
 # for it), never sent as 0.
 PAUSED = (("Paused", "None"),)  # 1: an autoscaler held paused after the tick (the breaker: "wait")
@@ -31,9 +31,9 @@ METRICS = (
 )
 
 
-def metrics() -> tuple[tuple[str, str], ...]:
+def metrics(config: Config) -> tuple[tuple[str, str], ...]:
     """Every metric a line may carry, with its unit, in order."""
-    return (*PAUSED, *(unit for kind in autoscalers.ALL for unit in kind.units), *METRICS)
+    return (*PAUSED, *(unit for kind in config.autoscalers for unit in kind.units), *METRICS)
 
 
 def values(
@@ -73,7 +73,9 @@ def block(
         # One set, even an empty one (circuit breaker mode): the metrics are published
         # with exactly these dimensions, which alarms must name.
         "Dimensions": [list(named)],
-        "Metrics": [{"Name": name, "Unit": unit} for name, unit in metrics() if name in measured],
+        "Metrics": [
+            {"Name": name, "Unit": unit} for name, unit in metrics(config) if name in measured
+        ],
     }
     return {
         "_aws": {"Timestamp": int(at.timestamp() * 1000), "CloudWatchMetrics": [directive]},
@@ -91,4 +93,4 @@ def _paused(config: Config, seen: Observed, done: report.Done) -> bool | None:
     held = report.held_paused(c, seen, done)
     if any(held.values()):
         return True
-    return None if autoscalers.unread(c, seen) else False
+    return None if any(seen.views.get(k.name) is None for k in c.autoscalers) else False

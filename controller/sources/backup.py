@@ -1,32 +1,26 @@
-"""What every source of backups turns its CLI output into: one running backup; and what
-each source declares of itself, so that a new kind of backup is a module and one line in
-controller/sources/__init__.py.
+"""What every source of backups turns its CLI output into (`Backup`), and what a kind of
+backup is (`Source`): one module with one class, listed once in controller/sources/__init__.py.
 
-The rule takes Backups and nothing source-specific, so a new kind of backup (a Glue job
-run, a Spark job on EMR Serverless, ...) adds a module that yields Backups, not a branch in
-the rule. The reading of list entries is shared here so that every source is total in the
-same way: one entry that cannot be read makes the answer unknown only if it could match.
-
-Nothing here imports config at run time: config and settings import the sources to learn
-their settings, so the sources see Config only as a type.
+The rule takes Backups and nothing source-specific, so a new kind of backup adds a module that
+yields Backups, not a branch in the rule. The reading of list entries is shared here so that
+every source is total in the same way: one entry that cannot be read makes the answer unknown
+only if it could match.
 """
 
 from __future__ import annotations
 
 import math
 import reprlib
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any, Protocol, TypeAlias, TypeVar
+from typing import Any, ClassVar, TypeVar
 
-from controller.aws import AwsError, JsonDict, Runner, UnexpectedOutput
-
-if TYPE_CHECKING:
-    from controller.config import Config
+from controller.aws import AwsError, Each, JsonDict, Runner, UnexpectedOutput
+from controller.settings import Reader, Row, Shared
 
 T = TypeVar("T")
-R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -43,60 +37,56 @@ class Backup:
         return f"{self.kind} {self.name} ({self.id}, {self.state})"
 
 
-class Each(Protocol):
-    """Run `call` on every item, concurrently where it can; results in the items' order."""
-
-    def __call__(self, call: Callable[[T], R], items: Sequence[T], /) -> list[R]: ...
-
-
-def one_by_one(call: Callable[[T], R], items: Sequence[T], /) -> list[R]:
-    return [call(item) for item in items]
-
-
-# What a source module offers: every matching active backup it sees, or an AwsError.
-Find: TypeAlias = "Callable[[Runner, Config, Each], tuple[Backup, ...]]"
-
-
 @dataclass(frozen=True)
-class Source:
-    """One kind of backup, as its module declares it: everything outside the module that
-    needs to know about the kind (config, --help, the start-up line, the metrics, the loop)
-    reads it from here, through the list in controller/sources/__init__.py."""
+class Source(ABC):
+    """One kind of backup: a prefix of names that count, and how to find them running."""
 
-    # The setting that turns it on: the prefix of the names that count. Config holds its
-    # value in the field of the same name in lower case (GLUE_JOB_PREFIX: glue_job_prefix).
-    setting: str
+    # The setting that turns it on: the prefix of the names that count.
+    setting: ClassVar[str]
     # The longest name the service allows: a longer prefix could never match, so it is
     # refused at start rather than resuming the autoscaler during every backup.
-    longest: int
-    kind: str  # one backup of it, for people: "Glue job run" (Backup.kind)
-    name: str  # the source, for people: "Glue" ("Glue query failed", "Glue state unknown")
-    help: str  # its line in --help: what counts
+    longest: ClassVar[int]
+    kind: ClassVar[str]  # one backup of it, for people: "Glue job run" (Backup.kind)
+    name: ClassVar[
+        str
+    ]  # the source, for people: "Glue" ("Glue query failed", "Glue state unknown")
+    help: ClassVar[str]  # its line in --help: what counts
     # Its IAM policy file in deploy/, which the CloudFormation template attaches when its
     # setting is set (scripts/cfn_template.py).
-    policy: str
-    find: Find
+    policy: ClassVar[str]
     # True when it makes one call per item it lists (job, virtual cluster, application):
     # the loop keeps threads for those calls, and MAX_FAN_OUT bounds them.
-    fans_out: bool = False
-    # Further settings of its own, as --help lists them: (NAME, default, what it does).
-    settings: tuple[tuple[str, str, str], ...] = ()
-    # What narrows it further, for the start-up line (" in state RUNNING"); "" for nothing.
-    narrowed: Callable[[Config], str] | None = None
+    fans_out: ClassVar[bool] = False
+    # Further settings of its own, as --help lists them.
+    settings: ClassVar[tuple[Row, ...]] = ()
 
-    @property
-    def field(self) -> str:
-        """The name of the Config field that holds its prefix ("" when not set)."""
-        return self.setting.lower()
+    prefix: str
+    region: str  # EMR_REGION
+    max_fan_out: int = 200
 
-    def prefix(self, config: Config) -> str:
-        return str(getattr(config, self.field))
+    @classmethod
+    def rows(cls) -> tuple[Row, ...]:
+        """Its settings as --help lists them: its prefix first."""
+        return ((cls.setting, "unset", cls.help), *cls.settings)
 
-    def wanted(self, config: Config) -> str:
+    @classmethod
+    def configure(cls, read: Reader, shared: Shared) -> Source | None:
+        """Its settings, read with `read`; None when its prefix is not set."""
+        prefix = read.prefix(cls.setting, cls.longest)
+        return cls(prefix, shared.region, shared.max_fan_out) if prefix else None
+
+    @abstractmethod
+    def find(self, run: Runner, each: Each) -> tuple[Backup, ...]:
+        """Every matching active backup it sees; AwsError when it cannot say."""
+
+    def narrowed(self) -> str:
+        """What narrows it further, for the start-up line (" in state RUNNING")."""
+        return ""
+
+    def wanted(self) -> str:
         """What counts, in words: "a Glue job run named 'export-'..."."""
         article = "an" if self.kind[:1] in "AEIOU" else "a"
-        narrowed = self.narrowed(config) if self.narrowed else ""
-        return f"{article} {self.kind} named {self.prefix(config)!r}...{narrowed}"
+        return f"{article} {self.kind} named {self.prefix!r}...{self.narrowed()}"
 
 
 @dataclass(frozen=True)
@@ -127,6 +117,42 @@ def emr_job_run(kind: str) -> Shape:
 
 
 _MISSING = object()
+
+
+@dataclass(frozen=True)
+class JobRuns(Source):
+    """A source whose runs live in containers it lists first (EMR on EKS's virtual clusters,
+    EMR Serverless's applications): one call for the running containers, then one each."""
+
+    fans_out = True
+    shape: ClassVar[Shape]
+    listing: ClassVar[tuple[str, ...]]  # the call that lists the running containers
+    containers: ClassVar[str]  # their list's key in its answer
+    running: ClassVar[str]  # the state of a container that may hold a run
+    container: ClassVar[str]  # one of them, for people: "virtual cluster"
+    runs_in: ClassVar[tuple[str, ...]]  # the call for one's active runs, but for its id
+    active: ClassVar[tuple[str, ...]]  # the states of a run that counts
+
+    @classmethod
+    def parse_containers(cls, doc: JsonDict, command: str) -> list[str]:
+        return ids(listed(doc, cls.containers, command), "id", cls.running, command, cls.container)
+
+    @classmethod
+    def parse_runs(cls, doc: JsonDict, prefix: str, command: str) -> tuple[Backup, ...]:
+        return matching(listed(doc, "jobRuns", command), cls.shape, prefix, cls.active, command)
+
+    def find(self, run: Runner, each: Each) -> tuple[Backup, ...]:
+        region, prefix = ["--region", self.region], self.prefix
+        return list_then_query(
+            run,
+            each,
+            self.max_fan_out,
+            listing=[*self.listing, *region],
+            items=self.parse_containers,
+            what=f"{self.running.lower()} {self.container}s",
+            query=lambda container: [*self.runs_in, container, *region],
+            backups=lambda doc, _, command: self.parse_runs(doc, prefix, command),
+        )
 
 
 def dig(doc: object, path: Sequence[str]) -> object:

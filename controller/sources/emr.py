@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-from controller.aws import JsonDict, Runner
-from controller.sources.backup import Backup, Each, Shape, Source, listed, matching
-
-if TYPE_CHECKING:
-    from controller.config import Config
+from controller.aws import Each, JsonDict, Runner
+from controller.settings import Reader, Shared
+from controller.sources.backup import Backup, Shape, Source, listed, matching
 
 # The states `aws emr list-clusters --active` means, in the order AWS lists them.
 EMR_ACTIVE_STATES = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING")
@@ -42,25 +40,30 @@ def parse_clusters(
     return matching(listed(doc, "Clusters", command), SHAPE, prefix, states, command)
 
 
-def find(run: Runner, config: Config, each: Each) -> tuple[Backup, ...]:
-    args = arguments(config.emr_region, config.emr_states)
-    doc = run(args)
-    return parse_clusters(doc, config.emr_prefix, config.emr_states, " ".join(["aws", *args]))
+@dataclass(frozen=True)
+class Emr(Source):
+    setting = "EMR_PREFIX"
+    longest = 256  # EMR's limit for a cluster name
+    kind = KIND
+    name = "EMR"
+    help = "an active EMR cluster whose name starts with this"
+    policy = "iam-policy-emr.json"
+    settings = (("EMR_STATES", "all four active", "EMR states that count, comma-separated"),)
 
+    states: tuple[str, ...] = EMR_ACTIVE_STATES
 
-def _narrowed(config: Config) -> str:
-    states = config.emr_states
-    return "" if states == EMR_ACTIVE_STATES else f" in state {'/'.join(states)}"
+    @classmethod
+    def configure(cls, read: Reader, shared: Shared) -> Emr | None:
+        prefix = read.prefix(cls.setting, cls.longest)
+        if not read.only_with("EMR_STATES", cls.setting):
+            return None
+        states = read.subset("EMR_STATES", EMR_ACTIVE_STATES, "the active EMR cluster states")
+        return cls(prefix, shared.region, shared.max_fan_out, states) if prefix else None
 
+    def find(self, run: Runner, each: Each) -> tuple[Backup, ...]:
+        args = arguments(self.region, self.states)
+        return parse_clusters(run(args), self.prefix, self.states, " ".join(["aws", *args]))
 
-SOURCE = Source(
-    setting="EMR_PREFIX",
-    longest=256,  # EMR's limit for a cluster name
-    kind=KIND,
-    name="EMR",
-    help="an active EMR cluster whose name starts with this",
-    policy="iam-policy-emr.json",
-    find=find,
-    settings=(("EMR_STATES", "all four active", "EMR states that count, comma-separated"),),
-    narrowed=_narrowed,
-)
+    def narrowed(self) -> str:
+        states = self.states
+        return "" if states == EMR_ACTIVE_STATES else f" in state {'/'.join(states)}"

@@ -6,12 +6,11 @@ The DynamoDB connector of a Glue job spends a share of the table's read capacity
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from dataclasses import dataclass
 
-from controller.aws import JsonDict, Runner, UnexpectedOutput
+from controller.aws import Each, JsonDict, Runner, UnexpectedOutput
 from controller.sources.backup import (
     Backup,
-    Each,
     Shape,
     Source,
     brief,
@@ -19,9 +18,6 @@ from controller.sources.backup import (
     listed,
     matching,
 )
-
-if TYPE_CHECKING:
-    from controller.config import Config
 
 ACTIVE = ("STARTING", "RUNNING", "STOPPING")
 KIND = "Glue job run"
@@ -58,30 +54,28 @@ def parse_runs(
     return matching(runs, SHAPE, job, ACTIVE, command)
 
 
-def find(run: Runner, config: Config, each: Each) -> tuple[Backup, ...]:
-    region, prefix = config.emr_region, config.glue_job_prefix
-    return list_then_query(
-        run,
-        each,
-        config.max_fan_out,
-        listing=["glue", "list-jobs", "--region", region],
-        items=lambda doc, command: parse_job_names(doc, prefix, command),
-        what=f"Glue jobs named {prefix!r}...",
-        query=lambda job: [
-            *("glue", "get-job-runs", "--job-name", job, "--region", region),
-            *("--max-items", str(RUNS_PER_JOB), "--page-size", str(RUNS_PER_JOB)),
-        ],
-        backups=parse_runs,
-    )
+@dataclass(frozen=True)
+class Glue(Source):
+    setting = "GLUE_JOB_PREFIX"
+    longest = 255  # Glue's limit for a job name
+    kind = KIND
+    name = "Glue"
+    help = "a running Glue job run of a job named so"
+    policy = "iam-policy-glue.json"
+    fans_out = True
 
-
-SOURCE = Source(
-    setting="GLUE_JOB_PREFIX",
-    longest=255,  # Glue's limit for a job name
-    kind=KIND,
-    name="Glue",
-    help="a running Glue job run of a job named so",
-    policy="iam-policy-glue.json",
-    find=find,
-    fans_out=True,
-)
+    def find(self, run: Runner, each: Each) -> tuple[Backup, ...]:
+        region, prefix = self.region, self.prefix
+        return list_then_query(
+            run,
+            each,
+            self.max_fan_out,
+            listing=["glue", "list-jobs", "--region", region],
+            items=lambda doc, command: parse_job_names(doc, prefix, command),
+            what=f"Glue jobs named {prefix!r}...",
+            query=lambda job: [
+                *("glue", "get-job-runs", "--job-name", job, "--region", region),
+                *("--max-items", str(RUNS_PER_JOB), "--page-size", str(RUNS_PER_JOB)),
+            ],
+            backups=parse_runs,
+        )

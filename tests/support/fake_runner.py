@@ -8,14 +8,14 @@ import json
 from collections.abc import Sequence
 from typing import Any
 
+from controller.autoscalers.ecs import Ecs
 from controller.config import Config
+from controller.sources.emr import Emr
 
 CONFIG = Config(
-    emr_prefix="backup-",
     emr_region="us-east-1",
-    autoscaler_cluster="c1",
-    autoscaler_region="eu-west-1",
-    autoscaler_service="svc",
+    sources=(Emr("backup-", "us-east-1"),),
+    autoscalers=(Ecs("c1", "eu-west-1", "svc"),),
     interval=0.01,
 )
 

@@ -31,20 +31,22 @@ from dataclasses import dataclass, field
 from typing import NamedTuple
 from typing import Protocol as TypingProtocol
 
-from controller.autoscalers.dynamodb import ALL, Target
-from controller.autoscalers.ecs import PAUSED_COUNT_TAG, Service
-from controller.decide import (
-    ForgetPausedCount,
+from controller.autoscalers.dynamodb import (
+    ALL,
     ForgetSuspended,
-    Observed,
-    Policy,
-    RecordPausedCount,
     RecordSuspended,
-    SetDesiredCount,
     SetSuspended,
-    decide,
+    Target,
+)
+from controller.autoscalers.ecs import (
+    PAUSED_COUNT_TAG,
+    ForgetPausedCount,
+    RecordPausedCount,
+    Service,
+    SetDesiredCount,
 )
 from controller.sources.backup import Backup
+from tests.support.rule import Policy, decide, observed
 
 SERVICE_ARN = "arn:aws:ecs:us-east-1:123456789012:service/c/svc"
 TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
@@ -141,7 +143,7 @@ class Current:
                 0,
                 records={k: str(v) for k, v in seen.tags},
             )
-            observed = Observed(
+            view = observed(
                 backups=(BACKUP,) if seen.backup else (),
                 service=service,
                 settled=frozenset((SERVICE_ARN, k) for k in seen.settled),
@@ -149,7 +151,7 @@ class Current:
             )
         else:
             records = {TABLE_ARN: {k: v for k, v in seen.tags}}  # type: ignore[misc]
-            observed = Observed(
+            view = observed(
                 backups=(BACKUP,) if seen.backup else (),
                 targets=_targets(seen),
                 records=records,  # type: ignore[arg-type]
@@ -157,7 +159,7 @@ class Current:
                 pause_id=pause_id,
             )
         ops: list[Op] = []
-        for decision in decide(observed, POLICY).decisions:
+        for decision in decide(view, POLICY).decisions:
             for step in decision.steps:
                 ops.append(_op(step))
         return tuple(ops)

@@ -7,6 +7,7 @@ parsed JSON or one of the exceptions below.
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -198,6 +199,23 @@ def classify(exit_code: int, stderr: str) -> tuple[str, str, bool]:
     return "CliFailed", last_line, True
 
 
+def _wait_or_stop(stop: threading.Event, describe: str, seconds: float) -> None:
+    if stop.wait(seconds):
+        raise Interrupted(describe)
+
+
+def _log_retry(attempts: int, state: tenacity.RetryCallState) -> None:
+    error = state.outcome.exception() if state.outcome else None
+    delay = state.next_action.sleep if state.next_action else 0.0
+    log.warning(
+        "attempt %d of %d failed, retrying in %.1fs: %s",
+        state.attempt_number,
+        attempts,
+        delay,
+        error,
+    )
+
+
 def retrying(
     call: Callable[[], T],
     *,
@@ -217,21 +235,6 @@ def retrying(
     # tenacity (13 modules) would cost every start 3-4 ms (docs/performance.md).
     import tenacity  # noqa: PLC0415
 
-    def wait_or_stop(seconds: float) -> None:
-        if stop.wait(seconds):
-            raise Interrupted(describe)
-
-    def log_retry(state: tenacity.RetryCallState) -> None:
-        error = state.outcome.exception() if state.outcome else None
-        delay = state.next_action.sleep if state.next_action else 0.0
-        log.warning(
-            "attempt %d of %d failed, retrying in %.1fs: %s",
-            state.attempt_number,
-            attempts,
-            delay,
-            error,
-        )
-
     retryer = tenacity.Retrying(
         stop=tenacity.stop_after_attempt(attempts),
         # Exponential from about 1 s, capped at 10 s, with jitter so that several
@@ -239,8 +242,8 @@ def retrying(
         wait=wait
         or tenacity.wait_exponential_jitter(initial=1, max=RETRY_WAIT_MAX, jitter=RETRY_JITTER),
         retry=tenacity.retry_if_exception(lambda e: isinstance(e, AwsError) and e.retryable),
-        before_sleep=log_retry,
-        sleep=wait_or_stop,
+        before_sleep=functools.partial(_log_retry, attempts),
+        sleep=functools.partial(_wait_or_stop, stop, describe),
         reraise=True,
     )
     pending = [first_failure]

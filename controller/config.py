@@ -39,6 +39,46 @@ MAX_MAX_FAN_OUT = 10000
 MAX_CONCURRENT_CALLS = 256
 
 
+# The settings every kind shares, after the sources' and the autoscalers' own.
+_CORE: tuple[tuple[str, tuple[Row, ...]], ...] = (
+    (
+        "timing",
+        (
+            ("POLL_INTERVAL", "60", "seconds between ticks (--interval overrides it)"),
+            ("RESUME_DELAY", "0", "seconds without a backup before resuming"),
+            ("CALL_TIMEOUT", "30", "seconds one AWS CLI call may take"),
+            ("CALL_ATTEMPTS", "4", "attempts per CLI call for retryable failures"),
+        ),
+    ),
+    (
+        "logs and dry run",
+        (
+            ("LOG_FORMAT", "text", "text, or json: one JSON object per line"),
+            ("LOG_LEVEL", "INFO", "INFO, NOTICE (no steady tick lines) or DEBUG"),
+            ("DEBUG_OUTPUT", "unset", "any value but empty/0/false/no/off: debug lines"),
+            ("DRY_RUN", "false", "decide and log, never change anything (--dry-run)"),
+        ),
+    ),
+    (
+        "health, metrics and circuit breaker",
+        (
+            ("HEARTBEAT_FILE", DEFAULT_HEARTBEAT_FILE, "for healthcheck"),
+            ("HTTP_PORT", "unset", "serve /metrics, /healthz, /circuit-breaker on this port"),
+            ("HTTP_ADDRESS", DEFAULT_HTTP_ADDRESS, "address to listen on, with HTTP_PORT"),
+            ("CLOUDWATCH_NAMESPACE", "unset", "CloudWatch metrics (EMF) in this namespace"),
+        ),
+    ),
+    (
+        "AWS CLI",
+        (
+            ("AWS_CLI", "aws", "the AWS CLI to run (v1 or v2)"),
+            ("AWS_ENDPOINT_URL", "unset", "--endpoint-url for every call (a local fake AWS)"),
+            ("MAX_CONCURRENT_CALLS", "from CPUs/memory", "CLI calls at once, 60-70 MiB each"),
+        ),
+    ),
+)
+
+
 def groups() -> tuple[tuple[str, tuple[Row, ...]], ...]:
     """Every setting with its default, grouped as --help lists them; each kind's own come from
     it, through the lists of kinds."""
@@ -57,41 +97,7 @@ def groups() -> tuple[tuple[str, tuple[Row, ...]], ...]:
             ),
         ),
         *((kind.mode, kind.settings) for kind in autoscalers.ALL),
-        (
-            "timing",
-            (
-                ("POLL_INTERVAL", "60", "seconds between ticks (--interval overrides it)"),
-                ("RESUME_DELAY", "0", "seconds without a backup before resuming"),
-                ("CALL_TIMEOUT", "30", "seconds one AWS CLI call may take"),
-                ("CALL_ATTEMPTS", "4", "attempts per CLI call for retryable failures"),
-            ),
-        ),
-        (
-            "logs and dry run",
-            (
-                ("LOG_FORMAT", "text", "text, or json: one JSON object per line"),
-                ("LOG_LEVEL", "INFO", "INFO, NOTICE (no steady tick lines) or DEBUG"),
-                ("DEBUG_OUTPUT", "unset", "any value but empty/0/false/no/off: debug lines"),
-                ("DRY_RUN", "false", "decide and log, never change anything (--dry-run)"),
-            ),
-        ),
-        (
-            "health, metrics and circuit breaker",
-            (
-                ("HEARTBEAT_FILE", DEFAULT_HEARTBEAT_FILE, "for healthcheck"),
-                ("HTTP_PORT", "unset", "serve /metrics, /healthz, /circuit-breaker on this port"),
-                ("HTTP_ADDRESS", DEFAULT_HTTP_ADDRESS, "address to listen on, with HTTP_PORT"),
-                ("CLOUDWATCH_NAMESPACE", "unset", "CloudWatch metrics (EMF) in this namespace"),
-            ),
-        ),
-        (
-            "AWS CLI",
-            (
-                ("AWS_CLI", "aws", "the AWS CLI to run (v1 or v2)"),
-                ("AWS_ENDPOINT_URL", "unset", "--endpoint-url for every call (a local fake AWS)"),
-                ("MAX_CONCURRENT_CALLS", "from CPUs/memory", "CLI calls at once, 60-70 MiB each"),
-            ),
-        ),
+        *_CORE,
     )
 
 
@@ -262,21 +268,15 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
         max_fan_out=read.count("MAX_FAN_OUT", DEFAULT_MAX_FAN_OUT, MAX_MAX_FAN_OUT),
         cloudwatch=bool(namespace),
     )
-    found = [source.configure(read, shared) for source in sources.ALL]
-    if not any(source.setting in env for source in sources.ALL):
-        names = ", ".join(source.setting for source in sources.ALL)
-        read.problems.append(f"no source of backups is set: set at least one of {names}")
-    kinds = [_configure(kind, read, shared) for kind in autoscalers.ALL]
-    # A setting given as a flag wins over its variable, read under the flag's name.
-    interval = (
-        ("--interval", args.interval) if args.interval is not None else ("POLL_INTERVAL", None)
-    )
+    found, kinds = _kinds(read, shared, env)
     read.only_with("HTTP_ADDRESS", "HTTP_PORT")
+    # A setting given as a flag wins over its variable, read under the flag's name.
+    interval_from = "POLL_INTERVAL" if args.interval is None else "--interval"
     config = Config(
         emr_region=shared.region,
-        sources=tuple(source for source in found if source is not None),
-        autoscalers=tuple(kind for kind in kinds if kind is not None),
-        interval=read.seconds(interval[0], 60.0, 0, MAX_INTERVAL, raw=interval[1]),
+        sources=found,
+        autoscalers=kinds,
+        interval=read.seconds(interval_from, 60.0, 0, MAX_INTERVAL, raw=args.interval),
         once=args.once,
         dry_run=args.dry_run if args.dry_run is not None else read.flag("DRY_RUN"),
         debug=read.switch("DEBUG_OUTPUT"),
@@ -304,6 +304,21 @@ def load(argv: Sequence[str], env: Mapping[str, str]) -> Config:
     if read.problems:
         raise ConfigError(read.problems)
     return config
+
+
+def _kinds(
+    read: Reader, shared: Shared, env: Mapping[str, str]
+) -> tuple[tuple[Source, ...], tuple[Autoscaler[Any], ...]]:
+    """Each kind reads its own settings; those not set stay out of the lists."""
+    found = [source.configure(read, shared) for source in sources.ALL]
+    if not any(source.setting in env for source in sources.ALL):
+        names = ", ".join(source.setting for source in sources.ALL)
+        read.problems.append(f"no source of backups is set: set at least one of {names}")
+    kinds = [_configure(kind, read, shared) for kind in autoscalers.ALL]
+    return (
+        tuple(source for source in found if source is not None),
+        tuple(kind for kind in kinds if kind is not None),
+    )
 
 
 def _configure(kind: type[Autoscaler[Any]], read: Reader, shared: Shared) -> Autoscaler[Any] | None:

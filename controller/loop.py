@@ -229,6 +229,17 @@ def _result(future: Future[T] | None, what: str) -> T | None:
         return None
 
 
+def _warn_slow(took: float, interval: float) -> None:
+    log.warning(
+        "the tick took %.0fs, longer than POLL_INTERVAL (%gs): the next one starts at "
+        "once. Give the controller more CPUs or MAX_CONCURRENT_CALLS, or raise "
+        "POLL_INTERVAL (docs/performance.md#sizing)",
+        took,
+        interval,
+        extra={"fields": {"tick_s": round(took, 3), "interval_s": interval}},
+    )
+
+
 def until_stopped(
     controller: Controller,
     *,
@@ -272,14 +283,7 @@ def until_stopped(
             return 0 if ok else 1
         took = clock() - started
         if took > interval:
-            log.warning(
-                "the tick took %.0fs, longer than POLL_INTERVAL (%gs): the next one starts at "
-                "once. Give the controller more CPUs or MAX_CONCURRENT_CALLS, or raise "
-                "POLL_INTERVAL (docs/performance.md#sizing)",
-                took,
-                interval,
-                extra={"fields": {"tick_s": round(took, 3), "interval_s": interval}},
-            )
+            _warn_slow(took, interval)
         # Waiting on the event, not sleeping, is what lets SIGTERM end the wait at once.
         if stop.wait(max(0.0, interval - took)):
             log.log(logs.NOTICE, "shutdown requested; exiting")

@@ -69,6 +69,12 @@ class Metrics:
             registry=r,
         )
         self.oldest_backup_age.set_function(self._oldest_age)
+        self._count(r)
+        self._start_at_zero()
+        self._lock = threading.Lock()
+        self._oldest: datetime | None = None
+
+    def _count(self, r: CollectorRegistry) -> None:
         self.ticks = Counter(f"{NAMESPACE}_ticks", "Ticks by outcome", ["outcome"], registry=r)
         self.changes = Counter(
             f"{NAMESPACE}_changes",
@@ -96,6 +102,8 @@ class Metrics:
         Info(f"{NAMESPACE}_build", "Version of the controller", registry=r).info(
             {"version": __version__, "python": platform.python_version()}
         )
+
+    def _start_at_zero(self) -> None:
         for outcome in ("ok", "failed"):
             self.ticks.labels(outcome)
         for verb in (Verb.PAUSE, Verb.RESUME, Verb.TIDY):
@@ -104,13 +112,11 @@ class Metrics:
         # Known from the start, so that a query shows 0 and not "no data" before the first
         # backup and the first pause: every kind looked for. (A kind not looked for has no
         # series: 0 would claim that none runs.)
-        self._kinds = {source.kind for source in config.sources}
+        self._kinds = {source.kind for source in self.config.sources}
         for kind in self._kinds:
             self.backups.labels(kind).set(0)
         for autoscaler in self.autoscalers():
             self.paused.labels(autoscaler).set(0)
-        self._lock = threading.Lock()
-        self._oldest: datetime | None = None
 
     def autoscalers(self) -> list[str]:
         """The paused gauge's labels known before the first tick."""

@@ -18,10 +18,11 @@ from typing import TYPE_CHECKING
 
 from controller import PROG, __version__, release, report
 from controller.aws import AwsCli, CliNotRunnable
-from controller.config import Config, ConfigError, UsageError, build_parser, load
+from controller.config import Config, ConfigError, UsageError, build_parser, load, names
 from controller.loop import Controller, until_stopped, workers
 from controller.runtime import host, logs, reap, shutdown
 from controller.runtime.heartbeat import Heartbeat
+from controller.settings import strays
 
 if TYPE_CHECKING:
     from controller.http.server import Http
@@ -45,9 +46,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             else bad_usage(str(error), json_line=json_line)
         )
 
-    # --release is a one-off whose every line says what it restored: never left out.
-    level = "INFO" if config.release and config.log_level == "NOTICE" else config.log_level
-    logs.setup(config.debug, env, json_lines=config.log_format == "json", level=level)
+    logs.setup(config.debug, env, json_lines=config.log_format == "json", level=config.log_level)
+    for warning in strays(env, names()):
+        log.warning("%s", warning)
     served = None
     if config.http_port is not None:
         # Imported here, not at the top: prometheus_client and the server cost start-up time
@@ -140,9 +141,12 @@ def starting(config: Config, calls: int, why: str) -> str:
         paused.append(f"an autoscaler that polls /circuit-breaker on port {config.http_port}")
     every = "one tick" if config.once else f"every {config.interval:g}s"
     delay = config.resume_delay
+    modes = [kind.mode.split(" (")[0] for kind in config.autoscalers]
+    if config.http_port is not None:
+        modes.append("circuit-breaker mode")
     return (
-        f"{PROG} {__version__}: pausing {' and '.join(paused)} while {report.wanted(config)} "
-        f"is active in {config.emr_region}; {every}"
+        f"{PROG} {__version__} ({', '.join(modes)}): pausing {' and '.join(paused)} "
+        f"while {report.wanted(config)} is active in {config.emr_region}; {every}"
         f"{f', resuming after {delay:g}s without one' if delay else ''}"
         f"{', dry run' if config.dry_run else ''}; up to {calls} AWS CLI calls at once ({why})"
     )

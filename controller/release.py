@@ -21,6 +21,7 @@ from controller.autoscalers.autoscaler import Autoscaler
 from controller.aws import AwsError, Interrupted, Runner
 from controller.config import Config
 from controller.decide import Context, Decision, Verdict
+from controller.runtime import logs
 
 log = logging.getLogger(__name__)
 # As many changes at once as the loop makes at the least (loop.workers).
@@ -75,17 +76,23 @@ def release(config: Config, run: Runner, stop: threading.Event) -> int:
     for decision, outcome in outcomes:
         _report(decision, outcome)
     if not decisions and not problems:
-        log.info("release: nothing to release, no records of a pause found")
+        log.log(logs.NOTICE, "release: nothing to release, no records of a pause found")
     failed = problems or any(o.status not in (Status.DONE, Status.SKIPPED) for _, o in outcomes)
     return 1 if failed else 0
 
 
 def _report(decision: Decision, outcome: Outcome) -> None:
     what = f"{decision.verb.value}: {decision.change}"
+    # At the pause's own level: what it undid is as loud as what it undoes.
     if outcome.status is Status.DONE:
-        log.info("release: %s", what)
+        log.log(logs.NOTICE, "release: %s", what)
     elif outcome.status is Status.SKIPPED:
-        log.info("release (dry run, not applied): would %s", what)
+        log.log(
+            logs.NOTICE,
+            "release (dry run, not applied): would %s",
+            what,
+            extra={"fields": {"dry_run": True}},
+        )
     else:
         word = "FAILED" if outcome.failed else outcome.status.value
         log.error("release: %s %s: %s", what, word, outcome.detail)

@@ -107,8 +107,12 @@ def fields(config: Config, seen: Observed, done: Done, ok: bool) -> dict[str, An
     tick.update(facts.field for facts in describe(c, seen, None))
     # Every kind of change the tick made, once each, in order (["pause"], ["resume", "tidy"];
     # [] for none), a list so that a filter matches one exactly; the details are in
-    # `decisions`.
-    tick["action"] = list(dict.fromkeys(d.verb.value for d, _ in done if d.steps))
+    # `decisions`. A dry run makes none: what it would make is under "would", so that a
+    # filter on "action" finds only real changes.
+    verbs = list(dict.fromkeys(d.verb.value for d, _ in done if d.steps))
+    tick["action"] = [] if c.dry_run else verbs
+    if c.dry_run:
+        tick["would"] = verbs
     tick["decisions"] = [
         {
             "verb": d.verb.value,

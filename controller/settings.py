@@ -6,6 +6,7 @@ Every problem is noted, not raised, so that configuration reports them all at on
 
 from __future__ import annotations
 
+import difflib
 import ipaddress
 import math
 import os
@@ -243,3 +244,27 @@ def shown(value: str, limit: int = 80) -> str:
     if len(value) <= limit:
         return repr(value)
     return f"{value[:limit]!r}... ({len(value)} characters)"
+
+
+# The AWS CLI's own variables (AWS_PROFILE, AWS_ENDPOINT_URL_DYNAMODB, HTTP_PROXY...) share a
+# prefix with settings: they are never taken for typos.
+_NOT_OURS = ("AWS_", "HTTP_PROXY")
+
+
+def strays(env: Mapping[str, str], known: Sequence[str]) -> list[str]:
+    """A warning for each variable that looks like a setting but is none: close to a setting's
+    name or under one of the settings' prefixes. A typo would otherwise be ignored silently."""
+    warnings = []
+    for name in sorted(env):
+        if name in known or name.startswith(_NOT_OURS):
+            continue
+        head = name.split("_")[0] + "_"
+        same = [k for k in known if k.startswith(head)] if "_" in name else []
+        close = difflib.get_close_matches(name, known, n=1, cutoff=0.85) or (
+            difflib.get_close_matches(name, same, n=1, cutoff=0.7)
+        )
+        if close:
+            warnings.append(f"{name} is not a setting; did you mean {close[0]}?")
+        elif same:
+            warnings.append(f"{name} is not a setting (those named like it: {', '.join(same)})")
+    return warnings

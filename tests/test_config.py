@@ -127,3 +127,16 @@ def test_real_region_names_are_accepted(region: str) -> None:
 def test_bad_call_limits(name: str, value: str) -> None:
     (problem,) = problems([], env(**{name: value}))
     assert problem.startswith(name)
+
+
+def test_a_variable_like_a_setting_is_named_and_the_others_are_left_alone() -> None:
+    from controller.config import names  # noqa: PLC0415
+    from controller.settings import strays  # noqa: PLC0415
+
+    others = {"PATH", "HOME", "DEBUG", "HTTP_PROXY", "AWS_PROFILE", "AWS_ENDPOINT_URL_DYNAMODB"}
+    assert strays(dict.fromkeys([*names(), *others], "x"), names()) == []
+    assert strays({"GLUE_PREFIX": "x", "MAX_WORKERS": "x"}, names()) == [
+        "GLUE_PREFIX is not a setting; did you mean GLUE_JOB_PREFIX?",
+        "MAX_WORKERS is not a setting (those named like it: MAX_BACKUP_AGE, MAX_FAN_OUT, "
+        "MAX_CONCURRENT_CALLS)",
+    ]

@@ -786,10 +786,10 @@ EXAMPLES = [
         update_unreadable,
     ),
     Example(RELIABILITY, "no change (... a recent record waits to settle)", record_settling),
-    Example(RELIABILITY, "... INFO    release: resume: desired 0 -> 3", release_both),
+    Example(RELIABILITY, "... NOTICE  release: resume: desired 0 -> 3", release_both),
     Example(
         RELIABILITY,
-        "... INFO    release: resume: table orders-eu, 2 of 2 scalable targets",
+        "... NOTICE  release: resume: table orders-eu, 2 of 2 scalable targets",
         release_both,
     ),
     Example(

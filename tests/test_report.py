@@ -41,3 +41,14 @@ def test_the_json_action_names_every_change() -> None:
     # A list, so that a filter matches one change exactly: `.action | index("resume")`.
     assert tick["action"] == ["resume", "tidy"]
     assert steady["action"] == []
+
+
+def test_a_dry_run_changes_nothing_so_its_pause_is_under_would_not_action() -> None:
+    # The README's recipe for "when did it pause" filters on `action`: a dry run must not match.
+    pause = Decision(Verb.PAUSE, "p", "desired 3 -> 0", (SetDesiredCount(0),), kind="ecs")
+    done = [(pause, Outcome(Status.SKIPPED, "dry run, not applied"))]
+    dry = fields(load([], env(DRY_RUN="true")), observed(()), done, ok=True)
+    real = fields(load([], env()), observed(()), [(pause, Outcome(Status.DONE))], ok=True)
+
+    assert (dry["action"], dry["would"], dry["dry_run"]) == ([], ["pause"], True)
+    assert (real["action"], "would" in real) == (["pause"], False)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, NoReturn
 
 from controller import PROG, __version__, autoscalers, sources
@@ -310,11 +310,12 @@ def _kinds(
     read: Reader, shared: Shared, env: Mapping[str, str]
 ) -> tuple[tuple[Source, ...], tuple[Autoscaler[Any], ...]]:
     """Each kind reads its own settings; those not set stay out of the lists."""
-    found = [source.configure(read, shared) for source in sources.ALL]
+    kinds = [_configure(kind, read, shared) for kind in autoscalers.ALL]
+    named = any(kind.names_tables for kind in kinds if kind is not None)
+    found = [source.configure(read, replace(shared, named=named)) for source in sources.ALL]
     if not any(source.setting in env for source in sources.ALL):
         names = ", ".join(source.setting for source in sources.ALL)
         read.problems.append(f"no source of backups is set: set at least one of {names}")
-    kinds = [_configure(kind, read, shared) for kind in autoscalers.ALL]
     return (
         tuple(source for source in found if source is not None),
         tuple(kind for kind in kinds if kind is not None),

@@ -49,6 +49,8 @@ class Shared:
     # circuit breaker's HTTP_PORT) is set: the kind that is on by default may then be off.
     others: tuple[str, ...] = ()
     alone: bool = False
+    # A kind pauses per table each backup names (PAUSE_SCOPE=named): the sources read names.
+    named: bool = False
 
 
 class Reader:

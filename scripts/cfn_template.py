@@ -53,6 +53,7 @@ PATTERNS = {
     # What a DynamoDB table name may hold.
     "DYNAMODB_TABLE_PREFIX": r"^[a-zA-Z0-9_.-]{0,255}$",
     "HTTP_PORT": r"^([0-9]{1,5})?$",
+    "PAUSE_SCOPE": r"^(prefix|named)?$",
 }
 
 

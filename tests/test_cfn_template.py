@@ -65,6 +65,7 @@ EVERY_SETTING = {
     "RESUME_COUNT_MAX": "20",
     "DYNAMODB_TABLE_PREFIX": "orders-",
     "DYNAMODB_REGION": "eu-west-1",
+    "PAUSE_SCOPE": "named",
     "POLL_INTERVAL": "60",
     "RESUME_DELAY": "300",
     "CALL_TIMEOUT": "30",

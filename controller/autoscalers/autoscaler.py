@@ -78,6 +78,11 @@ class Autoscaler(ABC, Generic[V]):
     # Its own CloudWatch metrics and their units (Facts.measured).
     units: ClassVar[tuple[tuple[str, str], ...]] = ()
 
+    @property
+    def names_tables(self) -> bool:
+        """Whether it pauses only the tables each backup names (the sources then read them)."""
+        return False
+
     @classmethod
     @abstractmethod
     def configure(cls, read: Reader, shared: Shared) -> Autoscaler[Any] | None:

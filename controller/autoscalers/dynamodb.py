@@ -44,12 +44,15 @@ from controller.aws import (
 )
 from controller.decide import Context, Decision, Phase, Step, Verb, Verdict
 from controller.settings import Reader, Shared
+from controller.sources.backup import Backup, Names
 
 log = logging.getLogger(__name__)
 
 FLAGS = ("DynamicScalingInSuspended", "DynamicScalingOutSuspended", "ScheduledScalingSuspended")
 ALL = frozenset(FLAGS)
 RECORD_PREFIX = "dynamodb-autoscaler-control:suspended:"
+# PAUSE_SCOPE: every table under the prefix while any backup runs, or those each one names.
+SCOPES = ("prefix", "named")
 # DynamoDB's limit on a tag key; index names can be longer than what fits after the prefix.
 _MAX_KEY = 128
 _ID_LENGTH = records.LENGTH + 1  # the id and its colon
@@ -399,6 +402,7 @@ class Dynamodb(Autoscaler[Tables]):
     settings = (
         ("DYNAMODB_TABLE_PREFIX", "unset", "tables whose name starts with this"),
         ("DYNAMODB_REGION", "EMR_REGION", "region of those tables"),
+        ("PAUSE_SCOPE", "prefix", "named: pause only the tables each backup names"),
     )
     switch = "DYNAMODB_TABLE_PREFIX"
     policy = "iam-policy-native-autoscaling.json"
@@ -410,17 +414,27 @@ class Dynamodb(Autoscaler[Tables]):
 
     prefix: str
     region: str
+    scope: str = "prefix"  # PAUSE_SCOPE
     _cadence: _Cadence = field(init=False, default_factory=_Cadence, compare=False, repr=False)
+    # (backup id, why) of each backup said to hold every table: said once, not each tick.
+    _warned: set[tuple[str, str]] = field(
+        init=False, default_factory=set, compare=False, repr=False
+    )
 
     @classmethod
     def configure(cls, read: Reader, shared: Shared) -> Dynamodb | None:
-        if not read.only_with("DYNAMODB_REGION", cls.switch) or cls.switch not in read:
+        alone = [read.only_with(name, cls.switch) for name in ("DYNAMODB_REGION", "PAUSE_SCOPE")]
+        if not all(alone) or cls.switch not in read:
             return None
         prefix = read.literal(cls.switch, MAX_TABLE_NAME, cli_argument=False)
         region = read.region("DYNAMODB_REGION") if "DYNAMODB_REGION" in read else shared.region
         if shared.cloudwatch:
             read.dimension(cls.switch, prefix)
-        return cls(prefix, region)
+        return cls(prefix, region, read.choice("PAUSE_SCOPE", SCOPES))
+
+    @property
+    def names_tables(self) -> bool:
+        return self.scope == "named"
 
     def pausing(self) -> str:
         return f"the auto scaling of tables {self.prefix!r}... ({self.region})"
@@ -470,10 +484,13 @@ class Dynamodb(Autoscaler[Tables]):
         by_table: dict[str, list[Target]] = defaultdict(list)
         for target in view.targets:
             by_table[target.table].append(target)
+        held = self.held(verdict.backups, by_table)
         decisions = []
         for table, own in sorted(by_table.items()):
-            if verdict.pause:
-                decision = self._pause(table, own, context.pause_id)
+            if held.get(table):
+                decision = self._pause(table, own, context.pause_id, held[table])
+            elif verdict.unknown:
+                decision = None  # no backup names it, but one may run unseen: held as it is
             elif context.releasing and own[0].table_arn not in view.records:
                 decision = None  # its record could not be read: already said, left alone
             else:
@@ -487,7 +504,32 @@ class Dynamodb(Autoscaler[Tables]):
         when = "backup active" if verdict.pause else "no backup active"
         return [Decision(Verb.HOLD, f"{when}, {state}")]
 
-    def _pause(self, table: str, targets: Sequence[Target], pause_id: str) -> Decision | None:
+    def held(
+        self, backups: Sequence[Backup], tables: Collection[str]
+    ) -> dict[str, tuple[Backup, ...]]:
+        """The backups that hold each table: every backup holds every table, unless the scope
+        is named; then each holds those it names, or all of them when it names nothing
+        readable (said once for each backup and reason)."""
+        if not self.names_tables:
+            return {table: tuple(backups) for table in tables} if backups else {}
+        held: dict[str, list[Backup]] = defaultdict(list)
+        warned = set()
+        for backup in backups:
+            names = backup.names or Names(why=f"a {backup.kind} does not say which tables")
+            found, why = names.among(tables)
+            if found is None:
+                warned.add((backup.id, why))
+                if (backup.id, why) not in self._warned:
+                    log.warning("%s holds every table under %r: %s", backup, self.prefix, why)
+            for table in tables if found is None else found:
+                held[table].append(backup)
+        self._warned.clear()
+        self._warned.update(warned)
+        return {table: tuple(by) for table, by in held.items()}
+
+    def _pause(
+        self, table: str, targets: Sequence[Target], pause_id: str, by: Sequence[Backup]
+    ) -> Decision | None:
         # A target someone else fully suspended needs nothing and gets no record, so that
         # resuming leaves it suspended; for a partly suspended one only the missing flags count.
         todo = [t for t in targets if t.suspended != ALL]
@@ -499,7 +541,10 @@ class Dynamodb(Autoscaler[Tables]):
             *(SetSuspended(t, ALL) for t in todo),
         )
         change = f"table {table}, {len(todo)} of {len(targets)} scalable targets"
-        return Decision(Verb.PAUSE, "backup active", change, steps, kind=self.name)
+        reason = (
+            f"read by {', '.join(b.name for b in by)}" if self.names_tables else "backup active"
+        )
+        return Decision(Verb.PAUSE, reason, change, steps, kind=self.name)
 
     def _resume(
         self,

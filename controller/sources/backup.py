@@ -10,10 +10,11 @@ only if it could match.
 from __future__ import annotations
 
 import math
+import re
 import reprlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Collection, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from typing import Any, ClassVar, TypeVar
 
@@ -32,9 +33,88 @@ class Backup:
     # When it started, as AWS reports it (so a restart of the controller does not reset an
     # age); None when AWS did not say or said something unreadable.
     started: datetime | None = None
+    # The tables it says it reads (PAUSE_SCOPE=named); None when its source does not tell.
+    names: Names | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         return f"{self.kind} {self.name} ({self.id}, {self.state})"
+
+
+# The tag (on a cluster, a job run) and the Glue job-run argument that name a backup's tables:
+# names and `prefix:NAME` prefixes, separated by spaces. Tag values allow no `*`.
+NAMES_TAG = "dynamodb-autoscaler-control:tables"
+NAMES_ARGUMENT = "--dynamodb-autoscaler-control-tables"
+_TABLE = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+# What a step's Name or argument holds a table's name within: a whole token of the characters
+# a table name may have, so `Export Table:orders` names orders and not orders-archive.
+_TOKEN = re.compile(r"[A-Za-z0-9_.-]+")
+
+
+@dataclass(frozen=True)
+class Names:
+    """What a backup says of the tables it reads. Each name, prefix and step must match a
+    table under DYNAMODB_TABLE_PREFIX: one that matches none (a typo, a table outside the
+    prefix) makes the backup hold them all, as does anything it says that cannot be read."""
+
+    tables: frozenset[str] = frozenset()
+    prefixes: frozenset[str] = frozenset()
+    # Each unfinished step: its name, and the tokens of its Name and arguments.
+    steps: tuple[tuple[str, frozenset[str]], ...] = ()
+    # Its steps all ended: it reads no table any more, though it runs on.
+    ended: bool = False
+    # Why it names nothing readable; it then holds every table.
+    why: str = ""
+    said: str = ""  # what it said, for people: "tag orders prefix:events-"
+
+    def among(self, tables: Collection[str]) -> tuple[frozenset[str] | None, str]:
+        """The tables among `tables` it names, or None (all of them) and why."""
+        if self.why:
+            return None, self.why
+        if self.ended:
+            return frozenset(), ""
+        if not (self.tables or self.prefixes or self.steps):
+            return None, "it names no table: no tag, and no step naming one"
+        every = set(tables)
+        claims = [
+            *(
+                (f"it names {t!r}, which is not a table under the prefix", {t} & every)
+                for t in sorted(self.tables)
+            ),
+            *(
+                (
+                    f"no table under the prefix starts with its prefix:{p}",
+                    {t for t in every if t.startswith(p)},
+                )
+                for p in sorted(self.prefixes)
+            ),
+            *(
+                (f"its unfinished step {step!r} names no table under the prefix", tokens & every)
+                for step, tokens in self.steps
+            ),
+        ]
+        for why, matched in claims:
+            if not matched:
+                return None, why
+        return frozenset().union(*(matched for _, matched in claims)), ""
+
+
+def names_in(value: object, where: str) -> Names:
+    """The names a tag value or argument gives (`orders prefix:events-`); a value that cannot
+    be read is a Names that holds every table, saying why."""
+    if not isinstance(value, str) or not value.split():
+        return Names(why=f"its {where} names nothing: {brief(value)}", said=where)
+    tables: set[str] = set()
+    prefixes: set[str] = set()
+    for word in value.split():
+        prefix = word.removeprefix("prefix:")
+        if not _TABLE.fullmatch(prefix):
+            return Names(why=f"its {where} is malformed at {word!r}: {brief(value)}", said=where)
+        (prefixes if prefix != word else tables).add(prefix)
+    return Names(frozenset(tables), frozenset(prefixes), said=f"{where} {value}")
+
+
+def step_tokens(name: str, args: Sequence[str]) -> frozenset[str]:
+    return frozenset(token for text in (name, *args) for token in _TOKEN.findall(text))
 
 
 @dataclass(frozen=True)
@@ -63,6 +143,8 @@ class Source(ABC):
     prefix: str
     region: str  # EMR_REGION
     max_fan_out: int = 200
+    # PAUSE_SCOPE=named: read what each backup names, where that costs calls of its own.
+    named: bool = False
 
     @classmethod
     def rows(cls) -> tuple[Row, ...]:
@@ -73,7 +155,7 @@ class Source(ABC):
     def configure(cls, read: Reader, shared: Shared) -> Source | None:
         """Its settings, read with `read`; None when its prefix is not set."""
         prefix = read.prefix(cls.setting, cls.longest)
-        return cls(prefix, shared.region, shared.max_fan_out) if prefix else None
+        return cls(prefix, shared.region, shared.max_fan_out, shared.named) if prefix else None
 
     @abstractmethod
     def find(self, run: Runner, each: Each) -> tuple[Backup, ...]:
@@ -101,18 +183,20 @@ class Shape:
     # True when AWS lets an entry have no name (EMR on EKS, EMR Serverless job runs): such an
     # entry cannot start with a prefix. Otherwise a missing name is unreadable output.
     unnamed: bool = False
+    # Where an entry keeps what names its tables: the path to an object of strings, and the
+    # key in it (Glue's Arguments, EMR on EKS's tags); () when the list does not say.
+    names: tuple[str, ...] = ()
+    names_key: str = ""
+    names_where: str = ""  # "tag", "argument --dynamodb-autoscaler-control-tables"
 
 
-def emr_job_run(kind: str) -> Shape:
+def emr_job_run(kind: str, tagged: bool = False) -> Shape:
     """A job run of EMR on EKS or of EMR Serverless: both APIs list them alike, and both let
-    a run have no name."""
-    return Shape(
-        kind=kind,
-        id=("id",),
-        name=("name",),
-        state=("state",),
-        started=("createdAt",),
-        unnamed=True,
+    a run have no name. EMR on EKS lists each run's tags too (`tagged`)."""
+    shape = Shape(kind, id=("id",), name=("name",), state=("state",), started=("createdAt",))
+    shape = replace(shape, unnamed=True)
+    return (
+        replace(shape, names=("tags",), names_key=NAMES_TAG, names_where="tag") if tagged else shape
     )
 
 
@@ -199,12 +283,21 @@ def matching(
         if not isinstance(ident, str):
             raise _unreadable(command, shape, index, "id", ident)
         started = dig(item, shape.started)
-        found.append(
-            Backup(
-                shape.kind, ident, name, state, None if started is _MISSING else timestamp(started)
-            )
+        backup = Backup(
+            shape.kind, ident, name, state, None if started is _MISSING else timestamp(started)
         )
+        found.append(_with_names(backup, item, shape))
     return tuple(found)
+
+
+def _with_names(backup: Backup, item: object, shape: Shape) -> Backup:
+    if not shape.names:
+        return backup
+    holder = dig(item, shape.names)
+    value = holder.get(shape.names_key) if isinstance(holder, dict) else None
+    if value is None:
+        return replace(backup, names=Names(why=f"it has no {shape.names_where}"))
+    return replace(backup, names=names_in(value, shape.names_where))
 
 
 def ids(items: Sequence[object], key: str, state: str, command: str, what: str) -> list[str]:

@@ -1,13 +1,28 @@
-"""EMR clusters in the states EMR_STATES names, as one `aws emr list-clusters` reports them."""
+"""EMR clusters in the states EMR_STATES names, as one `aws emr list-clusters` reports them.
+
+With PAUSE_SCOPE=named, what each cluster reads: its tag (`describe-cluster`), else its
+unfinished steps (`list-steps`), as Signiant's exporter names a step per table."""
 
 from __future__ import annotations
 
 from collections.abc import Collection
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from controller.aws import Each, JsonDict, Runner
+from controller.aws import AwsError, Each, JsonDict, Runner, UnexpectedOutput
 from controller.settings import Reader, Shared
-from controller.sources.backup import Backup, Shape, Source, listed, matching
+from controller.sources.backup import (
+    NAMES_TAG,
+    Backup,
+    Names,
+    Shape,
+    Source,
+    brief,
+    dig,
+    listed,
+    matching,
+    names_in,
+    step_tokens,
+)
 
 # The states `aws emr list-clusters --active` means, in the order AWS lists them.
 EMR_ACTIVE_STATES = ("STARTING", "BOOTSTRAPPING", "RUNNING", "WAITING")
@@ -58,12 +73,67 @@ class Emr(Source):
         if not read.only_with("EMR_STATES", cls.setting):
             return None
         states = read.subset("EMR_STATES", EMR_ACTIVE_STATES, "the active EMR cluster states")
-        return cls(prefix, shared.region, shared.max_fan_out, states) if prefix else None
+        if not prefix:
+            return None
+        return cls(prefix, shared.region, shared.max_fan_out, shared.named, states=states)
 
     def find(self, run: Runner, each: Each) -> tuple[Backup, ...]:
         args = arguments(self.region, self.states)
-        return parse_clusters(run(args), self.prefix, self.states, " ".join(["aws", *args]))
+        found = parse_clusters(run(args), self.prefix, self.states, " ".join(["aws", *args]))
+        if not self.named:
+            return found
+        return tuple(each(lambda backup: self._names(run, backup), found))
+
+    def _names(self, run: Runner, backup: Backup) -> Backup:
+        """The cluster, with what it names; a call that fails makes it hold every table."""
+        where = ["--cluster-id", backup.id, "--region", self.region]
+        try:
+            tag = parse_tag(run(["emr", "describe-cluster", *where]))
+            if tag is not None:
+                return replace(backup, names=names_in(tag, "tag"))
+            return replace(backup, names=parse_steps(run(["emr", "list-steps", *where])))
+        except AwsError as error:
+            return replace(backup, names=Names(why=f"reading its tag and steps failed: {error}"))
 
     def narrowed(self) -> str:
         states = self.states
         return "" if states == EMR_ACTIVE_STATES else f" in state {'/'.join(states)}"
+
+
+# A step that may still read: the exporter's `Export Table:T` names T while it is in one.
+UNFINISHED = ("PENDING", "RUNNING", "CANCEL_PENDING")
+
+
+def parse_tag(doc: JsonDict, command: str = "aws emr describe-cluster") -> str | None:
+    """The cluster's NAMES_TAG value (None: no such tag). Total: any JSON gives it, None, or
+    UnexpectedOutput."""
+    tags = dig(doc, ("Cluster", "Tags"))
+    if not isinstance(dig(doc, ("Cluster",)), dict):
+        raise UnexpectedOutput(command, "no 'Cluster' object in the output")
+    for tag in tags if isinstance(tags, list) else []:
+        if isinstance(tag, dict) and tag.get("Key") == NAMES_TAG:
+            value = tag.get("Value", "")
+            return value if isinstance(value, str) else brief(value)
+    return None
+
+
+def parse_steps(doc: JsonDict, command: str = "aws emr list-steps") -> Names:
+    """What the cluster's unfinished steps name. No step at all names nothing (it holds every
+    table: it may read any); steps that all ended name no table any more."""
+    steps = listed(doc, "Steps", command)
+    unfinished = []
+    for index, step in enumerate(steps):
+        state = dig(step, ("Status", "State"))
+        if not isinstance(state, str):
+            raise UnexpectedOutput(command, f"step {index} has no readable state: {brief(step)}")
+        if state not in UNFINISHED:
+            continue
+        name, args = dig(step, ("Name",)), dig(step, ("Config", "Args"))
+        name = name if isinstance(name, str) else ""
+        args = [a for a in args if isinstance(a, str)] if isinstance(args, list) else []
+        unfinished.append((name, step_tokens(name, args)))
+    if not steps:
+        return Names(why="it has no tag and no step")
+    if not unfinished:
+        return Names(ended=True, said="steps, all ended")
+    return Names(steps=tuple(unfinished), said=f"steps {', '.join(n for n, _ in unfinished)}")

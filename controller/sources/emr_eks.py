@@ -20,7 +20,7 @@ class EmrEks(JobRuns):
     name = "EMR on EKS"
     help = "a running EMR on EKS job run named so"
     policy = "iam-policy-emr-eks.json"
-    shape = emr_job_run(KIND)
+    shape = emr_job_run(KIND, tagged=True)
     listing = ("emr-containers", "list-virtual-clusters", "--states", "RUNNING")
     containers = "virtualClusters"
     running = "RUNNING"

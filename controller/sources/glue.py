@@ -10,6 +10,7 @@ from dataclasses import dataclass
 
 from controller.aws import Each, JsonDict, Runner, UnexpectedOutput
 from controller.sources.backup import (
+    NAMES_ARGUMENT,
     Backup,
     Shape,
     Source,
@@ -27,6 +28,10 @@ SHAPE = Shape(
     name=("JobName",),
     state=("JobRunState",),
     started=("StartedOn",),
+    # A run's arguments are in the list already: naming its tables costs no call.
+    names=("Arguments",),
+    names_key=NAMES_ARGUMENT,
+    names_where=f"argument {NAMES_ARGUMENT}",
 )
 # Glue returns a job's runs newest first; an active run is among the newest unless this many
 # runs of the same job started after it. One page, so one request per job.

@@ -153,7 +153,8 @@ def test_every_policy_file_reaches_the_template_or_repeats_one_that_does() -> No
     # The ECS mode's policy is the EMR query plus its own statement; the template attaches
     # the EMR query only with EMR_PREFIX.
     ecs = policy("iam-policy.json")["Statement"]
-    assert ecs[:1] == policy("iam-policy-emr.json")["Statement"]
+    emr = policy("iam-policy-emr.json")["Statement"]
+    assert ecs[: len(emr)] == emr
 
 
 def test_the_container_runs_the_image_as_the_dockerfile_and_the_other_recipes_do() -> None:
@@ -229,11 +230,11 @@ class Resolver:
 @pytest.mark.parametrize(
     "mode",
     [
-        {"DYNAMODB_TABLE_PREFIX": None, "DYNAMODB_REGION": None},
+        {"DYNAMODB_TABLE_PREFIX": None, "DYNAMODB_REGION": None, "PAUSE_SCOPE": None},
         {"AUTOSCALER_CLUSTER": None, "AUTOSCALER_REGION": None, "AUTOSCALER_SERVICE": None},
         {},
         {"AUTOSCALER_CLUSTER": None, "AUTOSCALER_REGION": None, "AUTOSCALER_SERVICE": None,
-         "DYNAMODB_TABLE_PREFIX": None, "DYNAMODB_REGION": None},
+         "DYNAMODB_TABLE_PREFIX": None, "DYNAMODB_REGION": None, "PAUSE_SCOPE": None},
         {"AUTOSCALER_CLUSTER": "arn:aws:ecs:us-east-1:123456789012:cluster/autoscaling"},
     ],
     ids=["ecs", "native", "both", "circuit-breaker", "cluster-arn"],

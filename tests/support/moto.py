@@ -16,7 +16,7 @@ import sys
 import tempfile
 import time
 import urllib.request
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -238,9 +238,15 @@ class World:
     def set_desired(self, cluster: str, service: str, desired: int) -> None:
         self.ecs.update_service(cluster=cluster, service=service, desiredCount=desired)
 
-    def start_cluster(self, name: str) -> str:
-        """An EMR cluster that stays active (WAITING) until terminated."""
+    def start_cluster(
+        self, name: str, steps: Sequence[str] = (), tags: Mapping[str, str] | None = None
+    ) -> str:
+        """An EMR cluster that stays active (WAITING) until terminated, with a step of each
+        name in `steps` (pending or running until ended with end_step) and these tags."""
+        jar = {"Jar": "command-runner.jar", "Args": ["true"]}
         flow = self.emr.run_job_flow(
+            Steps=[{"Name": step, "HadoopJarStep": jar} for step in steps],
+            Tags=[{"Key": k, "Value": v} for k, v in (tags or {}).items()],
             Name=name,
             ReleaseLabel="emr-6.10.0",
             Instances={
@@ -252,6 +258,12 @@ class World:
             ServiceRole="EMR_DefaultRole",
         )
         return str(flow["JobFlowId"])
+
+    def end_step(self, cluster_id: str, name: str) -> None:
+        """The cluster's step `name` completes (tests/support/moto_server.py)."""
+        steps = self.emr.list_steps(ClusterId=cluster_id)["Steps"]
+        (step_id,) = [step["Id"] for step in steps if step["Name"] == name]
+        self.emr.cancel_steps(ClusterId=cluster_id, StepIds=[step_id])
 
     def terminate_cluster(self, cluster_id: str) -> None:
         self.emr.terminate_job_flows(JobFlowIds=[cluster_id])

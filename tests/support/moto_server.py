@@ -6,6 +6,10 @@ them. The real CLI then stops with "The same next token was received twice", so 
 have more than 50 targets. This server returns the index AWS-style paging needs and changes
 nothing else: the CLI still asks for every page, and the controller still reads what the CLI
 put together from them, as against AWS. Run as `python moto_server.py -H HOST -p PORT`.
+
+It also lets a test end an EMR step: moto keeps steps PENDING or RUNNING for ever and answers
+`cancel-steps` with 500, so here `cancel-steps` ends each step it names as COMPLETED, which is
+what a real step does when its work is done.
 """
 
 from __future__ import annotations
@@ -14,6 +18,7 @@ import json
 import sys
 
 from moto.applicationautoscaling.responses import ApplicationAutoScalingResponse
+from moto.emr.responses import ElasticMapReduceResponse
 from moto.server import main
 
 _describe = ApplicationAutoScalingResponse.describe_scalable_targets
@@ -30,6 +35,19 @@ def describe_scalable_targets(self: ApplicationAutoScalingResponse) -> str:
 
 
 ApplicationAutoScalingResponse.describe_scalable_targets = describe_scalable_targets  # type: ignore[method-assign]
+
+
+def cancel_steps(self: ElasticMapReduceResponse) -> str:
+    cluster = self.backend.clusters[self._get_param("ClusterId")]
+    wanted = set(self._get_param("StepIds", []))
+    for step in cluster.steps:
+        if step.id in wanted:
+            step.state = "COMPLETED"
+    done = [{"StepId": step_id, "Status": "SUBMITTED"} for step_id in sorted(wanted)]
+    return json.dumps({"CancelStepsInfoList": done})
+
+
+ElasticMapReduceResponse.cancel_steps = cancel_steps  # type: ignore[attr-defined]
 
 if __name__ == "__main__":
     sys.exit(main())

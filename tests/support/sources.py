@@ -47,9 +47,9 @@ class Sources:
             Name=job, Role=ROLE, Command={"Name": "glueetl", "ScriptLocation": "s3://x/job.py"}
         )
 
-    def start_glue_run(self, job: str) -> str:
+    def start_glue_run(self, job: str, arguments: dict[str, str] | None = None) -> str:
         self.glue_job(job)
-        return str(self.glue.start_job_run(JobName=job)["JobRunId"])
+        return str(self.glue.start_job_run(JobName=job, Arguments=arguments or {})["JobRunId"])
 
     def glue_run_state(self, job: str, run_id: str) -> str:
         return str(self.glue.get_job_run(JobName=job, RunId=run_id)["JobRun"]["JobRunState"])

@@ -1,0 +1,133 @@
+"""PAUSE_SCOPE=named against moto with the real CLI: 20 tables under the prefix, and backups
+that name some of them as users name them (the exporter's steps, a tag, a Glue argument)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from controller.sources.backup import NAMES_ARGUMENT, NAMES_TAG
+from tests.conftest import Stack
+from tests.support.moto import PREFIX, SUSPENDED_FLAGS
+from tests.support.sources import Sources
+
+ALL = set(SUSPENDED_FLAGS)
+TABLES = [f"exp-{n:02}" for n in range(20)]
+
+
+@pytest.fixture
+def fleet(stack: Stack) -> Stack:
+    for name in ("AUTOSCALER_CLUSTER", "AUTOSCALER_REGION", "AUTOSCALER_SERVICE"):
+        del stack.env[name]
+    stack.env.update(DYNAMODB_TABLE_PREFIX="exp-", PAUSE_SCOPE="named")
+    for table in TABLES:
+        stack.world.autoscale_table(table)
+    return stack
+
+
+def suspended_tables(stack: Stack) -> set[str]:
+    """The tables with every flag on for both their targets."""
+    state = stack.world.suspended()
+    return {t for t in TABLES if all(f == ALL for (r, _), f in state.items() if r == f"table/{t}")}
+
+
+def touched(stack: Stack, tables: set[str]) -> set[str]:
+    """Those of `tables` with any flag on or any record tag: never so for a table not named."""
+    state = stack.world.suspended()
+    flagged = {r.split("/")[1] for (r, _), flags in state.items() if flags}
+    return {t for t in tables if t in flagged or stack.world.table_tags(t)}
+
+
+def tick(stack: Stack) -> str:
+    run = stack.run("--once")
+    assert run.returncode == 0, run.stderr
+    return run.stderr
+
+
+def an_hour_on(stack: Stack, tables: set[str]) -> None:
+    """The backup ran for an hour: its pause's records have settled and may be removed."""
+    for table in tables:
+        stack.world.age_records(table=table)
+
+
+def test_the_exporters_steps_pause_their_tables_one_step_at_a_time(fleet: Stack) -> None:
+    named = {"exp-03", "exp-07", "exp-11"}
+    cluster = fleet.world.start_cluster(
+        f"{PREFIX}export", steps=[f"Export Table:{t}" for t in sorted(named)]
+    )
+    others = set(TABLES) - named
+
+    tick(fleet)
+    assert suspended_tables(fleet) == named
+    an_hour_on(fleet, named)
+
+    fleet.world.end_step(cluster, "Export Table:exp-03")
+    logged = tick(fleet)
+    assert suspended_tables(fleet) == {"exp-07", "exp-11"}, logged
+    assert "resume: table exp-03" in logged
+
+    for table in ("exp-07", "exp-11"):
+        fleet.world.end_step(cluster, f"Export Table:{table}")
+    tick(fleet)
+    assert suspended_tables(fleet) == set()
+    assert touched(fleet, set(TABLES)) == set(), "every record removed, every flag off"
+    assert fleet.world.emr.describe_cluster(ClusterId=cluster)["Cluster"]["Status"]["State"] in (
+        "WAITING",
+        "RUNNING",
+    ), "the cluster went on all along"
+    assert touched(fleet, others) == set()
+
+
+def test_a_tag_names_tables_by_name_and_by_prefix(fleet: Stack) -> None:
+    cluster = fleet.world.start_cluster(f"{PREFIX}tagged", tags={NAMES_TAG: "exp-03 prefix:exp-07"})
+
+    logged = tick(fleet)
+
+    assert suspended_tables(fleet) == {"exp-03", "exp-07"}, logged
+    an_hour_on(fleet, {"exp-03", "exp-07"})
+    fleet.world.terminate_cluster(cluster)
+    tick(fleet)
+    assert touched(fleet, set(TABLES)) == set()
+
+
+@pytest.fixture
+def sources(fleet: Stack) -> Iterator[Sources]:
+    found = Sources(fleet.server.url)
+    yield found
+    found.release_glue_runs()
+
+
+def test_a_glue_run_names_its_table_with_an_argument(fleet: Stack, sources: Sources) -> None:
+    fleet.env.pop("EMR_PREFIX")
+    fleet.env["GLUE_JOB_PREFIX"] = "export-"
+    sources.hold_glue_runs()
+    sources.start_glue_run("export-orders", {NAMES_ARGUMENT: "exp-05"})
+
+    logged = tick(fleet)
+
+    assert suspended_tables(fleet) == {"exp-05"}, logged
+    an_hour_on(fleet, {"exp-05"})
+    sources.release_glue_runs()
+    tick(fleet)
+    assert touched(fleet, set(TABLES)) == set()
+
+
+@pytest.mark.parametrize(
+    ("steps", "tags", "why"),
+    [
+        (["Install tools"], {}, "its unfinished step 'Install tools' names no table"),
+        ([], {NAMES_TAG: "exp-03 exp*"}, "its tag is malformed at 'exp*'"),
+    ],
+    ids=["a step naming nothing", "a malformed tag"],
+)
+def test_a_backup_whose_names_cannot_be_used_holds_every_table(
+    fleet: Stack, steps: list[str], tags: dict[str, str], why: str
+) -> None:
+    fleet.world.start_cluster(f"{PREFIX}odd", steps=steps, tags=tags)
+
+    logged = tick(fleet)
+
+    assert suspended_tables(fleet) == set(TABLES), logged
+    (warning,) = [line for line in logged.splitlines() if " WARNING " in line]
+    assert f"{PREFIX}odd" in warning and why in warning

@@ -40,5 +40,5 @@ def test_every_path_it_names_exists(path: str) -> None:
     ],
 )
 def test_the_interfaces_and_registries_it_names_are_there(module: str, name: str) -> None:
-    assert f"`{name.split()[-1].rstrip('(:')}`" in PAGE.read_text()
+    assert f"`{name.rsplit(maxsplit=1)[-1].rstrip('(:')}`" in PAGE.read_text()
     assert name in (ROOT / module).read_text()

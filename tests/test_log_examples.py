@@ -16,7 +16,6 @@ import logging
 import re
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 
@@ -58,7 +57,7 @@ class Template:
         segments = list(self.segments)
         first = next(i for i, s in enumerate(segments) if s and len(re.sub(r"\W", "", s)) >= 3)
         head = "".join(_NAME if s is None else re.escape(s) for s in segments[: first + 1])
-        pieces = []
+        pieces: list[str] = []
         for s in segments[first + 1 :]:
             pieces += [_ANY] if s is None else map(re.escape, re.findall(r"\S+\s*|\s+", s))
         tail = ""
@@ -102,7 +101,7 @@ def templates() -> list[Template]:
         logged = {}
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and (level := _level(node)):
-                offset = 1 if isinstance(node.func, ast.Attribute) and node.func.attr == "log" else 0
+                offset = 1 if getattr(node.func, "attr", "") == "log" else 0
                 if len(node.args) > offset:
                     logged[id(node.args[offset])] = level
         for node in ast.walk(tree):
@@ -119,7 +118,8 @@ def templates() -> list[Template]:
             for part in cut:
                 # A string with no word of three letters says nothing a line could be held to.
                 if any(s and len(re.sub(r"\W", "", s)) >= 3 for s in part):
-                    found.append(Template(tuple(part), logged.get(id(node)) if len(cut) == 1 else None))
+                    level = logged.get(id(node)) if len(cut) == 1 else None
+                    found.append(Template(tuple(part), level))
     return found
 
 
@@ -143,7 +143,8 @@ def shown() -> list[Shown]:
             for line in block.splitlines():
                 if match := _LINE.match(line):
                     stamp, level, message = match.groups()
-                    found.append(Shown(page.relative_to(ROOT).as_posix(), stamp, level, message, line))
+                    name = page.relative_to(ROOT).as_posix()
+                    found.append(Shown(name, stamp, level, message, line))
     return found
 
 
@@ -189,7 +190,8 @@ def test_the_line_has_the_controllers_layout(example: Shown) -> None:
     printed = logs.TextFormatter().format(record)
     stamp = printed.split(" ", 1)[0]
 
-    assert re.fullmatch(_STAMP, stamp) and (example.stamp == "..." or re.fullmatch(_STAMP, example.stamp))
+    assert re.fullmatch(_STAMP, stamp)
+    assert example.stamp == "..." or re.fullmatch(_STAMP, example.stamp)
     assert example.line.split(" ", 1)[1] == printed.split(" ", 1)[1], "the level column"
 
 

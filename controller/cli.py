@@ -46,7 +46,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             else bad_usage(str(error), json_line=json_line)
         )
 
-    logs.setup(config.debug, env, json_lines=config.log_format == "json", level=config.log_level)
+    json_lines = config.log_format == "json"
+    logs.setup(config.debug, env, json_lines, config.log_level, dry_run=config.dry_run)
     for warning in strays(env, names()):
         log.warning("%s", warning)
     served = None

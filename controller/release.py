@@ -87,12 +87,7 @@ def _report(decision: Decision, outcome: Outcome) -> None:
     if outcome.status is Status.DONE:
         log.log(logs.NOTICE, "release: %s", what)
     elif outcome.status is Status.SKIPPED:
-        log.log(
-            logs.NOTICE,
-            "release (dry run, not applied): would %s",
-            what,
-            extra={"fields": {"dry_run": True}},
-        )
+        log.log(logs.NOTICE, "release (dry run, not applied): would %s", what)
     else:
         word = "FAILED" if outcome.failed else outcome.status.value
         log.error("release: %s %s: %s", what, word, outcome.detail)

@@ -115,6 +115,39 @@ def test_the_json_recipes_select_exactly_the_changes_and_the_failures(
     assert sorted(json.loads(line)["level"] for line in failures) == ["ERROR", "ERROR", "WARNING"]
 
 
+def dry_run_pause(stack: Stack, **settings: str) -> str:
+    """A pause a dry run only pretends: its line says pause, and nothing changed."""
+    stack.service(desired=2)
+    stack.world.start_cluster(f"{PREFIX}nightly")
+    result = stack.run("--once", "--dry-run", **settings)
+    assert result.returncode == 0, result.stderr
+    assert stack.desired() == 2
+    return result.stderr
+
+
+def test_the_text_recipe_leaves_out_a_dry_runs_pause(stack: Stack, tmp_path: Path) -> None:
+    # Someone asking "when did it pause" must not be shown a pause that never happened.
+    log = dry_run_pause(stack)
+
+    assert "| action: pause: desired 2 -> 0" in log
+    assert filtered(recipes()["every pause and resume"], log, tmp_path) == []
+
+
+@pytest.mark.skipif(not shutil.which("jq"), reason="jq is not installed")
+def test_the_json_recipe_leaves_out_a_dry_runs_pause(stack: Stack, tmp_path: Path) -> None:
+    log = dry_run_pause(stack, LOG_FORMAT="json")
+
+    assert any(json.loads(line).get("action") == ["pause"] for line in log.splitlines())
+    assert filtered(recipes()["every pause and resume, LOG_FORMAT=json"], log, tmp_path) == []
+
+
+def test_every_json_line_of_a_dry_run_says_so(stack: Stack) -> None:
+    # A filter on `.dry_run` must work on any line, not only the tick's.
+    lines = [json.loads(line) for line in dry_run_pause(stack, LOG_FORMAT="json").splitlines()]
+
+    assert lines and all(line.get("dry_run") is True for line in lines)
+
+
 def test_log_level_notice_leaves_out_steady_ticks_and_keeps_changes_and_the_start(
     stack: Stack,
 ) -> None:

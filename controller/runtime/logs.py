@@ -92,13 +92,25 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, default=str)
 
 
+def _dry_run(record: logging.LogRecord) -> bool:
+    # On every line, so that a filter on `.dry_run` needs to know no line's fields.
+    record.__dict__["fields"] = {**(getattr(record, "fields", None) or {}), "dry_run": True}
+    return True
+
+
 def setup(
-    debug: bool, env: Mapping[str, str], json_lines: bool = False, level: str = "INFO"
+    debug: bool,
+    env: Mapping[str, str],
+    json_lines: bool = False,
+    level: str = "INFO",
+    dry_run: bool = False,
 ) -> None:
     """`level` is LOG_LEVEL's; DEBUG_OUTPUT (`debug`) asks for DEBUG whatever it says."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if json_lines else TextFormatter())
     handler.addFilter(Redact(env.get(name, "") for name in SECRET_VARIABLES))
+    if dry_run:
+        handler.addFilter(_dry_run)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(logging.WARNING)

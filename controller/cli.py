@@ -120,8 +120,9 @@ def _loop(
             ) as pool,
         ):
             controller = Controller(config, served.counting(aws) if served else aws, pool, stop)
-            controller.on_tick = served.after_tick if served else None
-            controller.on_crash = served.after_crash if served else None
+            if served:
+                served.follow(controller.config)
+                controller.on_tick, controller.on_crash = served.after_tick, served.after_crash
             return until_stopped(
                 controller,
                 interval=config.interval,

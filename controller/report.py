@@ -64,18 +64,31 @@ def stuck(config: Config, seen: Observed) -> list[tuple[str, dict[str, Any]]]:
 
 
 def _backup(config: Config, backup: Backup, at: datetime | None) -> str:
+    naming = _naming(backup) if _named(config) else ""
     if not config.max_backup_age:
-        return str(backup)
+        return f"{backup}{naming}"
     seconds = age(backup, at)
     shown = (
         "age unknown, MAX_BACKUP_AGE cannot apply" if seconds is None else f"active {seconds:.0f}s"
     )
-    return f"{backup.kind} {backup.name} ({backup.id}, {backup.state}, {shown})"
+    return f"{backup.kind} {backup.name} ({backup.id}, {backup.state}, {shown}){naming}"
 
 
-def _backup_field(backup: Backup, at: datetime | None) -> dict[str, Any]:
+def _named(config: Config) -> bool:
+    return any(kind.names_tables for kind in config.autoscalers)
+
+
+def _naming(backup: Backup) -> str:
+    """What a backup said of its tables (PAUSE_SCOPE=named), as the tick line shows it."""
+    names = backup.names
+    if names is None:
+        return " naming: nothing, its source does not tell"
+    return f" naming: {names.said}" if not names.why else f" naming nothing usable: {names.why}"
+
+
+def _backup_field(backup: Backup, at: datetime | None, named: bool = False) -> dict[str, Any]:
     seconds = age(backup, at)
-    return {
+    field: dict[str, Any] = {
         "kind": backup.kind,
         "name": backup.name,
         "id": backup.id,
@@ -83,6 +96,11 @@ def _backup_field(backup: Backup, at: datetime | None) -> dict[str, Any]:
         "started": backup.started.isoformat() if backup.started else None,
         "age_s": None if seconds is None else round(seconds, 3),
     }
+    if named:
+        names = backup.names
+        field["names"] = names.said or None if names else None
+        field["names_unusable"] = names.why or None if names else "its source does not tell"
+    return field
 
 
 def _shown(decision: Decision, outcome: Outcome) -> str:
@@ -100,8 +118,8 @@ def fields(config: Config, seen: Observed, done: Done, ok: bool) -> dict[str, An
     # "backups" were seen and hold the pause, whatever the "unknown_sources" (whose query
     # failed) would say; "stuck_backups" are active but older than MAX_BACKUP_AGE.
     tick: dict[str, Any] = {
-        "backups": [_backup_field(b, seen.at) for b in seen.backups],
-        "stuck_backups": [_backup_field(b, seen.at) for b in seen.stuck],
+        "backups": [_backup_field(b, seen.at, _named(c)) for b in seen.backups],
+        "stuck_backups": [_backup_field(b, seen.at, _named(c)) for b in seen.stuck],
         "unknown_sources": list(seen.unknown),
     }
     tick.update(facts.field for facts in describe(c, seen, None))
@@ -159,6 +177,11 @@ def held_paused(config: Config, seen: Observed, done: Done) -> dict[str, bool]:
     return {
         name: held for facts in describe(config, seen, done) for name, held in facts.held.items()
     }
+
+
+def holders(config: Config, seen: Observed) -> dict[str, tuple[str, ...]]:
+    """The backups holding each thing paused per thing (PAUSE_SCOPE=named), by its label."""
+    return {n: by for facts in describe(config, seen, None) for n, by in facts.holders.items()}
 
 
 def measured(config: Config, seen: Observed, done: Done) -> dict[str, float]:

@@ -8,8 +8,9 @@ from collections.abc import Iterator
 import pytest
 
 from controller.sources.backup import NAMES_ARGUMENT, NAMES_TAG
-from tests.conftest import Stack
-from tests.support.moto import PREFIX, SUSPENDED_FLAGS
+from tests.conftest import Loop, Stack
+from tests.support.http import eventually, get, samples, value
+from tests.support.moto import PREFIX, SUSPENDED_FLAGS, free_port
 from tests.support.sources import Sources
 
 ALL = set(SUSPENDED_FLAGS)
@@ -131,3 +132,27 @@ def test_a_backup_whose_names_cannot_be_used_holds_every_table(
     assert suspended_tables(fleet) == set(TABLES), logged
     (warning,) = [line for line in logged.splitlines() if " WARNING " in line]
     assert f"{PREFIX}odd" in warning and why in warning
+
+
+def test_the_breaker_the_metrics_and_the_log_say_which_backup_holds_each_table(
+    fleet: Stack, loops: list[Loop]
+) -> None:
+    fleet.world.start_cluster(f"{PREFIX}tagged", tags={NAMES_TAG: "exp-03"})
+    dry = fleet.run("--once", "--dry-run")
+    assert dry.returncode == 0, dry.stderr
+    assert f"{PREFIX}tagged" in dry.stderr and "naming: tag exp-03" in dry.stderr
+    assert suspended_tables(fleet) == set(), "a dry run changes nothing"
+
+    port = free_port()
+    loop = fleet.start(HTTP_PORT=str(port), HTTP_ADDRESS="127.0.0.1", POLL_INTERVAL="0.5")
+    loops.append(loop)
+    loop.wait_for("pause: table exp-03")
+    loop.wait_for("held: exp-03 by ")
+    eventually(lambda: get(port, "/circuit-breaker?table=exp-03")[0] == 503, what="held")
+
+    status, text = get(port, "/circuit-breaker?table=exp-04")
+    assert (status, text.split(":")[0]) == (200, "scale"), text
+    assert get(port, "/circuit-breaker")[0] == 503, "the whole answer still waits"
+    held = samples(port)
+    label = {"autoscaler": "dynamodb:exp-03", "backup": f"{PREFIX}tagged"}
+    assert value(held, "dynamodb_autoscaler_control_held_by", **label) == 1

@@ -54,6 +54,9 @@ class Facts:
     held: dict[str, bool] = dataclasses.field(default_factory=dict)
     # Its own CloudWatch metrics, by name (their units are the kind's `units`).
     measured: dict[str, float] = dataclasses.field(default_factory=dict)
+    # The backups that hold each thing it controls, by the same label, when it pauses per
+    # thing (PAUSE_SCOPE=named); empty when every backup holds everything.
+    holders: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=dict)
 
 
 class Autoscaler(ABC, Generic[V]):

@@ -9,7 +9,7 @@ RESUME_DELAY has passed since one was last seen.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -56,3 +56,18 @@ def _unknown(sources: Sequence[str]) -> str:
 
 def _names(sources: Sequence[str]) -> str:
     return " and ".join(sources) or "backup"
+
+
+def for_table(
+    answer: Answer, seen: Observed, holders: Mapping[str, Sequence[str]], table: str
+) -> Answer:
+    """The answer for one table (`/circuit-breaker?table=T`): with PAUSE_SCOPE=named (the
+    tables' `holders` known), "wait" only while a backup holds that table; otherwise, or
+    while a source is unknown, the whole answer."""
+    if answer.may_scale or not holders or seen.unknown or not seen.backups:
+        return answer
+    # A holder's label is its kind's and the table's: `dynamodb:orders`.
+    by = next((b for label, b in holders.items() if label.split(":", 1)[-1] == table), ())
+    if by:
+        return Answer(False, f"table {table} held by {', '.join(by)}")
+    return Answer(True, f"no running backup names table {table}")

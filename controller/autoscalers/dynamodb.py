@@ -420,6 +420,11 @@ class Dynamodb(Autoscaler[Tables]):
     _warned: set[tuple[str, str]] = field(
         init=False, default_factory=set, compare=False, repr=False
     )
+    # The backups that held each table at the last plan, by name: for the log, the metrics and
+    # the circuit breaker's answer for one table.
+    _holding: dict[str, tuple[str, ...]] = field(
+        init=False, default_factory=dict, compare=False, repr=False
+    )
 
     @classmethod
     def configure(cls, read: Reader, shared: Shared) -> Dynamodb | None:
@@ -525,6 +530,8 @@ class Dynamodb(Autoscaler[Tables]):
                 held[table].append(backup)
         self._warned.clear()
         self._warned.update(warned)
+        self._holding.clear()
+        self._holding.update((t, tuple(b.name for b in by)) for t, by in sorted(held.items()))
         return {table: tuple(by) for table, by in held.items()}
 
     def _pause(
@@ -658,7 +665,12 @@ class Dynamodb(Autoscaler[Tables]):
             for table in {table for table, _ in state}
         }
         measured: dict[str, float] = {"SuspendedTargets": sum(1 for _, flags in state if flags)}
-        return Facts(text, ("tables", field), held, measured)
+        holders = {f"dynamodb:{t}": by for t, by in self._holding.items()}
+        if self.names_tables:
+            field["held_by"] = dict(self._holding)
+            shown = ", ".join(f"{t} by {' and '.join(by)}" for t, by in self._holding.items())
+            text += f"; held: {shown or 'none'}"
+        return Facts(text, ("tables", field), held, measured, holders)
 
 
 def after(

@@ -28,7 +28,7 @@ from controller.act import Status
 from controller.aws import Interrupted, JsonDict, Runner
 from controller.config import Config
 from controller.decide import Observed, Verb
-from controller.report import Done, held_paused
+from controller.report import Done, held_paused, holders
 from controller.sources.backup import Backup
 
 NAMESPACE = "dynamodb_autoscaler_control"
@@ -69,6 +69,13 @@ class Metrics:
             registry=r,
         )
         self.oldest_backup_age.set_function(self._oldest_age)
+        self.held_by = Gauge(
+            f"{NAMESPACE}_held_by",
+            "1 for each backup that holds a paused thing, with PAUSE_SCOPE=named (a table: "
+            "dynamodb:TABLE)",
+            ["autoscaler", "backup"],
+            registry=r,
+        )
         self._count(r)
         self._start_at_zero()
         self._lock = threading.Lock()
@@ -159,6 +166,10 @@ class Metrics:
         for autoscaler, held in held_paused(self.config, seen, done).items():
             self.paused.labels(autoscaler).set(1 if held else 0)
         self.paused.labels(BREAKER).set(1 if breaker else 0)
+        self.held_by.clear()
+        for autoscaler, backups in holders(self.config, seen).items():
+            for backup in backups:
+                self.held_by.labels(autoscaler, backup).set(1)
 
     def crashed(self) -> None:
         """A tick that ended in an unexpected error, before it could report anything else."""

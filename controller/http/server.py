@@ -15,9 +15,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from socketserver import TCPServer
-from urllib.parse import urlsplit
+from urllib.parse import parse_qs, urlsplit
 
-from controller import PROG, __version__
+from controller import PROG, __version__, report
 from controller.autoscalers import breaker
 from controller.aws import Runner
 from controller.config import Config
@@ -63,25 +63,31 @@ class Endpoints:
         self._lock = threading.Lock()
         self._answer = breaker.no_tick([s.name for s in config.sources])
         self._when: float | None = None
+        self._seen: Observed | None = None
+        self._holders: dict[str, tuple[str, ...]] = {}
 
     def after_tick(self, seen: Observed, done: Done, ok: bool, seconds: float) -> None:
         c = self.config
         answer = breaker.judge(seen, c.resume_delay, dry_run=c.dry_run)
+        held = report.holders(c, seen)
         with self._lock:
             self._answer, self._when = answer, self.clock()
+            self._seen, self._holders = seen, held
         self.metrics.tick(seen, done, ok, seconds, breaker=not answer.may_scale)
 
-    def circuit_breaker(self) -> breaker.Answer:
+    def circuit_breaker(self, table: str | None = None) -> breaker.Answer:
         with self._lock:
-            answer, when = self._answer, self._when
-        if when is None:
+            answer, when, seen, held = self._answer, self._when, self._seen, self._holders
+        if when is None or seen is None:
             return answer
         age = self.clock() - when
         if age > self.limit:
             return breaker.Answer(
                 False, f"stale: the last tick ended {age:.0f}s ago; limit {self.limit:g}s"
             )
-        return answer
+        if table is None or self.config.dry_run:
+            return answer
+        return breaker.for_table(answer, seen, held, table)
 
     def health(self) -> health.Verdict:
         # The heartbeat file itself, so that this is exactly what `healthcheck` says.
@@ -100,7 +106,8 @@ class _Handler(BaseHTTPRequestHandler):
         self._answer(body=False)
 
     def _answer(self, *, body: bool) -> None:
-        path = urlsplit(self.path).path
+        url = urlsplit(self.path)
+        path = url.path
         content_type = TEXT
         if path == "/metrics":
             status, data = 200, self.endpoints.metrics.exposition()
@@ -110,7 +117,8 @@ class _Handler(BaseHTTPRequestHandler):
             word = "healthy" if verdict.healthy else "unhealthy"
             status, data = (200 if verdict.healthy else 503), f"{word}: {verdict.reason}\n".encode()
         elif path == "/circuit-breaker":
-            answer = self.endpoints.circuit_breaker()
+            table = parse_qs(url.query).get("table", [None])[-1]
+            answer = self.endpoints.circuit_breaker(table)
             word = "scale" if answer.may_scale else "wait"
             # The reason names backups: one line whatever their names hold.
             reason = one_line(answer.reason)
@@ -182,6 +190,11 @@ class Http:
         self.server = Server(self.endpoints, config.http_address, config.http_port)
         self.after_tick = self.endpoints.after_tick
         self.after_crash = self.endpoints.metrics.crashed
+
+    def follow(self, config: Config) -> None:
+        """Describe the kinds through the controller's own copy of them, `config` (what a kind
+        remembers between ticks, such as which backup holds each table, is there)."""
+        self.endpoints.config = self.endpoints.metrics.config = config
 
     def counting(self, run: Runner) -> Runner:
         """`run`, with its calls counted for /metrics."""

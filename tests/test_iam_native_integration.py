@@ -94,3 +94,55 @@ def test_native_policy_is_enough_and_a_denied_record_still_suspends(
 
     assert after.returncode == 0, after.stderr
     assert all(flags == set(SUSPENDED_FLAGS) for flags in world.suspended().values())
+
+
+def test_the_emr_policy_is_enough_to_name_tables_and_without_it_a_cluster_holds_them_all(
+    enforced: Enforced, tmp_path: Path
+) -> None:
+    # PAUSE_SCOPE=named reads each cluster's tag and steps: the EMR policy's second statement.
+    native, emr = (
+        json.loads((DEPLOY / f).read_text()) for f in (POLICY.name, "iam-policy-emr.json")
+    )
+    allowed = enforced.user("named", as_moto_checks(native, plus=emr["Statement"]))
+    blind = enforced.user(
+        "named-blind",
+        as_moto_checks(native, plus=[EMR_QUERY]),
+    )
+    world = World(enforced.server.url, credentials=enforced.admin)
+    world.autoscale_table("orders-x")
+    world.autoscale_table("orders-y")
+    world.start_cluster(f"{PREFIX}export", steps=["Export Table:orders-x"])
+
+    def run(credentials: tuple[str, str]) -> subprocess.CompletedProcess[str]:
+        env = isolated_env(
+            enforced.server.url,
+            tmp_path / "home",
+            EMR_PREFIX=PREFIX,
+            EMR_REGION=REGION,
+            DYNAMODB_TABLE_PREFIX="orders-",
+            PAUSE_SCOPE="named",
+            AWS_ACCESS_KEY_ID=credentials[0],
+            AWS_SECRET_ACCESS_KEY=credentials[1],
+            CALL_ATTEMPTS="1",
+        )
+        command = [executable("dynamodb-autoscaler-control"), "--once"]
+        return subprocess.run(
+            command, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+
+    def suspended() -> set[str]:
+        # The server is the module's: the tables of the test before are there too.
+        ours = ("table/orders-x", "table/orders-y")
+        return {r for (r, _), flags in world.suspended().items() if flags and r in ours}
+
+    named = run(allowed)
+
+    assert named.returncode == 0, named.stderr
+    assert suspended() == {"table/orders-x"}, named.stderr
+
+    held = run(blind)
+
+    assert held.returncode == 0, held.stderr
+    assert suspended() == {"table/orders-x", "table/orders-y"}, "fails safe: holds them all"
+    (warning,) = [line for line in held.stderr.splitlines() if " WARNING " in line]
+    assert "reading its tag and steps failed" in warning and "AccessDenied" in warning

@@ -6,7 +6,6 @@ Every problem is noted, not raised, so that configuration reports them all at on
 
 from __future__ import annotations
 
-import difflib
 import ipaddress
 import math
 import os
@@ -256,13 +255,18 @@ _NOT_OURS = ("AWS_", "HTTP_PROXY")
 def strays(env: Mapping[str, str], known: Sequence[str]) -> list[str]:
     """A warning for each variable that looks like a setting but is none: close to a setting's
     name or under one of the settings' prefixes. A typo would otherwise be ignored silently."""
+    # Imported here: it costs start-up time, and most runs have no stray variable to name.
+    import difflib  # noqa: PLC0415
+
     warnings = []
     for name in sorted(env):
         if name in known or name.startswith(_NOT_OURS):
             continue
         head = name.split("_")[0] + "_"
         same = [k for k in known if k.startswith(head)] if "_" in name else []
-        close = difflib.get_close_matches(name, known, n=1, cutoff=0.85) or (
+        # A typo keeps the first letters: comparing with those alone keeps start-up quick.
+        alike = [k for k in known if k[:2] == name[:2]]
+        close = difflib.get_close_matches(name, alike, n=1, cutoff=0.85) or (
             difflib.get_close_matches(name, same, n=1, cutoff=0.7)
         )
         if close:

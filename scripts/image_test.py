@@ -133,24 +133,34 @@ def image_tree(image: Image) -> Iterator[Path]:
 
 
 def user_of(image: Image, tree: Path) -> tuple[int, int, str]:
-    """The image's USER as uid, gid and home, resolved in the image's own /etc/passwd."""
+    """The image's USER as uid, gid and home, held to what the Dockerfile means by it: a user
+    of the image's own /etc/passwd, in its own group, with a home it owns (the CLI caches
+    credentials in ~/.aws). Docker would run an unknown uid or gid all the same; here that is
+    a mistake in the Dockerfile."""
     if not image.user:
         raise Failed("the image has no USER: it would run as root")
     name, _, group = image.user.partition(":")
-    passwd = [line.split(":") for line in (tree / "etc/passwd").read_text().splitlines() if line]
-    entry = next((row for row in passwd if name in (row[0], row[2])), None)
-    if entry is None and not name.isdigit():
-        raise Failed(f"USER {name} is not in the image's /etc/passwd")
-    uid = int(entry[2]) if entry else int(name)
+
+    def table(file: str) -> list[list[str]]:
+        return [line.split(":") for line in (tree / file).read_text().splitlines() if line]
+
+    user = next((row for row in table("etc/passwd") if name in (row[0], row[2])), None)
+    if user is None:
+        raise Failed(f"USER {image.user}: no user {name} in the image's /etc/passwd")
+    uid, gid, home = int(user[2]), int(user[3]), user[5]
     if group:
-        groups = [line.split(":") for line in (tree / "etc/group").read_text().splitlines()]
-        found = next((row for row in groups if group in (row[0], row[2])), None)
-        if found is None and not group.isdigit():
-            raise Failed(f"USER's group {group} is not in the image's /etc/group")
-        gid = int(found[2]) if found else int(group)
-    else:
-        gid = int(entry[3]) if entry else uid
-    return uid, gid, entry[5] if entry else "/"
+        found = next((row for row in table("etc/group") if group in (row[0], row[2])), None)
+        if found is None:
+            raise Failed(f"USER {image.user}: no group {group} in the image's /etc/group")
+        if int(found[2]) != gid:
+            raise Failed(
+                f"USER {image.user}: group {found[2]} is not the user's own group {gid} "
+                f"(/etc/passwd: {':'.join(user)})"
+            )
+    where = tree / home.lstrip("/")
+    if not where.is_dir() or where.stat().st_uid != uid:
+        raise Failed(f"USER {image.user}: the home {home} is missing or not the user's own")
+    return uid, gid, home
 
 
 class Container:
@@ -285,8 +295,11 @@ def wait_until(ready: Callable[[], bool], timeout: float, what: str) -> None:
         time.sleep(0.1)
 
 
+STARTED = time.monotonic()
+
+
 def ok(what: str) -> None:
-    print(f"ok: {what}", flush=True)
+    print(f"ok [{time.monotonic() - STARTED:5.1f}s]: {what}", flush=True)
 
 
 # --- the checks ---------------------------------------------------------------------------
@@ -444,6 +457,7 @@ def main(argv: list[str]) -> int:
     print(f"image: HEALTHCHECK {list(image.healthcheck)}, ENV {list(image.env)}")
     try:
         with image_tree(image) as tree:
+            ok(f"the image's tree copied to {tree}")
             check_version_and_help(image, tree)
             with MotoServer() as moto:
                 check_ecs_mode(image, tree, moto)

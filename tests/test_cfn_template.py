@@ -46,7 +46,7 @@ GENERATOR = ROOT / "scripts" / "cfn_template.py"
 STACK = "ctl"
 CONTAINER = "dynamodb-autoscaler-control"
 WHERE = {"Cluster", "Subnets", "SecurityGroups", "AssignPublicIp", "Image", "Cpu", "Memory"}
-WHERE |= {"DesiredCount", "LogRetentionDays", "AlarmTopic", "PausedAlarmHours"}
+WHERE |= {"DesiredCount", "LogRetentionDays", "LogKmsKey", "AlarmTopic", "PausedAlarmHours"}
 # A value for every setting, together a configuration the controller accepts (checked below):
 # a setting added to the controller fails here until it is added too.
 EVERY_SETTING = {
@@ -188,6 +188,7 @@ class Resolver:
     def __init__(self, doc: dict[str, Any], parameters: dict[str, str]) -> None:
         self.parameters = {
             **{name: str(p.get("Default", "")) for name, p in doc["Parameters"].items()},
+            "AWS::Partition": "aws",
             **parameters,
             "AWS::StackName": STACK,
         }
@@ -211,8 +212,10 @@ class Resolver:
         name, yes, no = argument
         return self(yes if self.conditions[name] else no)
 
-    def _sub(self, text: str) -> str:
-        return re.sub(r"\$\{([^}]+)\}", lambda m: self.parameters[m[1]], text)
+    def _sub(self, argument: str | list[Any]) -> str:
+        text, variables = (argument, {}) if isinstance(argument, str) else argument
+        values = {**self.parameters, **{k: self(v) for k, v in variables.items()}}
+        return re.sub(r"\$\{([^}]+)\}", lambda m: str(values[m[1]]), text)
 
     FUNCTIONS: ClassVar[dict[str, Any]] = {
         "Ref": _ref,
@@ -257,6 +260,64 @@ def test_the_alarms_watch_the_metrics_the_controller_emits(mode: dict[str, str |
         assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == emitted
     paused = alarms["PausedTooLongAlarm"]
     assert paused["Period"] * int(paused["EvaluationPeriods"]) == 12 * 3600
+
+
+def test_the_log_group_outlives_the_stack_and_takes_an_optional_key() -> None:
+    doc = template()
+    group = doc["Resources"]["LogGroup"]
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert doc["Parameters"]["LogKmsKey"]["Default"] == ""
+    assert "KmsKeyId" not in Resolver(doc, {})(group["Properties"])
+    assert Resolver(doc, {"LogKmsKey": key})(group["Properties"])["KmsKeyId"] == key
+
+
+def execution_statements(image: str) -> dict[str, Any]:
+    doc = template()
+    resolve = Resolver(
+        doc, {"Image": image, "AWS::Partition": "aws-cn" if ".cn/" in image else "aws"}
+    )
+    (policy,) = resolve(doc["Resources"]["ExecutionRole"]["Properties"]["Policies"])
+    return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+
+
+@pytest.mark.parametrize(
+    ("image", "repository"),
+    [
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/dynamodb-autoscaler-control:1.1.0",
+         "arn:aws:ecr:eu-west-1:123456789012:repository/dynamodb-autoscaler-control"),
+        ("210987654321.dkr.ecr.us-east-2.amazonaws.com/team/tools/ctl@sha256:" + "ab" * 32,
+         "arn:aws:ecr:us-east-2:210987654321:repository/team/tools/ctl"),
+        ("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/ctl",
+         "arn:aws-cn:ecr:cn-north-1:123456789012:repository/ctl"),
+    ],
+)  # fmt: skip
+def test_the_execution_role_pulls_only_from_the_images_ecr_repository(
+    image: str, repository: str
+) -> None:
+    statements = execution_statements(image)
+
+    pull = statements["PullTheImageFromItsRepository"]
+    assert pull["Resource"] == repository
+    assert sorted(pull["Action"]) == [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+    ]
+    # AWS has no resource-level permission for it: it can only be "*".
+    assert statements["LogInToEcr"] == {
+        "Sid": "LogInToEcr",
+        "Effect": "Allow",
+        "Action": "ecr:GetAuthorizationToken",
+        "Resource": "*",
+    }
+
+
+def test_an_image_from_outside_ecr_gets_no_repository_permissions() -> None:
+    statements = execution_statements("registry.example/dynamodb-autoscaler-control:7")
+
+    assert set(statements) == {"WriteTheControllersLog", "LogInToEcr"}
 
 
 # --- deployed against moto ----------------------------------------------------------------

@@ -21,6 +21,7 @@ What moto (5.x) does with this template, and how the tests here live with it:
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import string
@@ -402,6 +403,26 @@ class CfnStack:
     def parameters(self) -> dict[str, str]:
         (described,) = self.cfn.describe_stacks(StackName=STACK)["Stacks"]
         return {p["ParameterKey"]: p.get("ParameterValue", "") for p in described["Parameters"]}
+
+
+def test_deployed_with_an_ecr_image_the_execution_role_reads_only_its_repository(
+    stack: Stack,
+) -> None:
+    cfn = CfnStack(stack)
+    image = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/team/ctl:7"
+
+    cfn.deploy(EVERY_SETTING, Image=image)
+
+    (role,) = [r for r in cfn.resources("AWS::IAM::Role") if "ExecutionRole" in r]
+    (name,) = cfn.iam.list_role_policies(RoleName=role)["PolicyNames"]
+    document = cfn.iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    # moto keeps a role's inline policy from CloudFormation as Python's repr of it, not JSON.
+    document = ast.literal_eval(document) if isinstance(document, str) else document
+    resources = {s["Sid"]: s["Resource"] for s in document["Statement"]}
+    assert resources["LogInToEcr"] == "*"
+    assert resources["PullTheImageFromItsRepository"] == (
+        f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/team/ctl"
+    )
 
 
 def test_every_setting_sample_is_a_configuration_the_controller_accepts() -> None:

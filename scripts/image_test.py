@@ -4,11 +4,11 @@
 
 `podman run` cannot start containers on the machines this runs on (cgroups in hybrid mode),
 so the image's filesystem (`podman image mount`, a writable overlay on top) is run the way a
-runtime would: a new PID namespace with the entrypoint as PID 1, chrooted into the tree, as the image's
-USER, with only the image's ENV plus the `-e` settings of a run. Everything about the run is
-read from `podman image inspect`, never restated here, so a broken ENTRYPOINT, USER, PATH or
-HEALTHCHECK in the Dockerfile fails a check below. The network is the host's: the controller
-in the tree reaches a moto_server on 127.0.0.1.
+runtime would: a new PID namespace with the entrypoint as PID 1, chrooted into the tree, as
+the image's USER, with only the image's ENV plus the `-e` settings of a run. Everything about
+the run is read from `podman image inspect`, never restated here, so a broken ENTRYPOINT,
+USER, PATH or HEALTHCHECK in the Dockerfile fails a check below. The network is the host's:
+the controller in the tree reaches a moto_server on 127.0.0.1.
 """
 
 from __future__ import annotations

@@ -23,8 +23,11 @@ RUN pip --python /opt/controller/bin/python install --no-cache-dir \
 FROM ${PYTHON_IMAGE}
 COPY --from=awscli /usr/local/aws-cli/ /usr/local/aws-cli/
 COPY --from=build /opt/controller/ /opt/controller/
-# A home directory for the CLI's ~/.aws cache (assume-role and SSO credentials).
-RUN useradd --system --no-log-init --uid 10001 --user-group --create-home controller
+# A home directory for the CLI's ~/.aws cache (assume-role and SSO credentials). The group
+# first, with its number: `useradd --system --user-group` picks a system gid (999), and
+# USER 10001:10001 would then run in a group the image does not have.
+RUN groupadd --system --gid 10001 controller \
+    && useradd --system --no-log-init --uid 10001 --gid 10001 --create-home controller
 # The CLI opens a pager unless AWS_PAGER is empty; the controller sets it for its own calls,
 # this covers `docker exec ... aws` too. The settings themselves (EMR_PREFIX, EMR_REGION,
 # AUTOSCALER_CLUSTER, AUTOSCALER_REGION, AUTOSCALER_SERVICE, DEBUG_OUTPUT, ...) have no

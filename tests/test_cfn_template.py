@@ -21,6 +21,7 @@ What moto (5.x) does with this template, and how the tests here live with it:
 
 from __future__ import annotations
 
+import ast
 import json
 import re
 import string
@@ -46,7 +47,7 @@ GENERATOR = ROOT / "scripts" / "cfn_template.py"
 STACK = "ctl"
 CONTAINER = "dynamodb-autoscaler-control"
 WHERE = {"Cluster", "Subnets", "SecurityGroups", "AssignPublicIp", "Image", "Cpu", "Memory"}
-WHERE |= {"DesiredCount", "LogRetentionDays", "AlarmTopic", "PausedAlarmHours"}
+WHERE |= {"DesiredCount", "LogRetentionDays", "LogKmsKey", "AlarmTopic", "PausedAlarmHours"}
 # A value for every setting, together a configuration the controller accepts (checked below):
 # a setting added to the controller fails here until it is added too.
 EVERY_SETTING = {
@@ -190,6 +191,7 @@ class Resolver:
     def __init__(self, doc: dict[str, Any], parameters: dict[str, str]) -> None:
         self.parameters = {
             **{name: str(p.get("Default", "")) for name, p in doc["Parameters"].items()},
+            "AWS::Partition": "aws",
             **parameters,
             "AWS::StackName": STACK,
         }
@@ -213,8 +215,10 @@ class Resolver:
         name, yes, no = argument
         return self(yes if self.conditions[name] else no)
 
-    def _sub(self, text: str) -> str:
-        return re.sub(r"\$\{([^}]+)\}", lambda m: self.parameters[m[1]], text)
+    def _sub(self, argument: str | list[Any]) -> str:
+        text, variables = (argument, {}) if isinstance(argument, str) else argument
+        values = {**self.parameters, **{k: self(v) for k, v in variables.items()}}
+        return re.sub(r"\$\{([^}]+)\}", lambda m: str(values[m[1]]), text)
 
     FUNCTIONS: ClassVar[dict[str, Any]] = {
         "Ref": _ref,
@@ -259,6 +263,64 @@ def test_the_alarms_watch_the_metrics_the_controller_emits(mode: dict[str, str |
         assert {d["Name"]: d["Value"] for d in alarm["Dimensions"]} == emitted
     paused = alarms["PausedTooLongAlarm"]
     assert paused["Period"] * int(paused["EvaluationPeriods"]) == 12 * 3600
+
+
+def test_the_log_group_outlives_the_stack_and_takes_an_optional_key() -> None:
+    doc = template()
+    group = doc["Resources"]["LogGroup"]
+    key = "arn:aws:kms:us-east-1:123456789012:key/1234abcd-12ab-34cd-56ef-1234567890ab"
+
+    assert (group["DeletionPolicy"], group["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert doc["Parameters"]["LogKmsKey"]["Default"] == ""
+    assert "KmsKeyId" not in Resolver(doc, {})(group["Properties"])
+    assert Resolver(doc, {"LogKmsKey": key})(group["Properties"])["KmsKeyId"] == key
+
+
+def execution_statements(image: str) -> dict[str, Any]:
+    doc = template()
+    resolve = Resolver(
+        doc, {"Image": image, "AWS::Partition": "aws-cn" if ".cn/" in image else "aws"}
+    )
+    (policy,) = resolve(doc["Resources"]["ExecutionRole"]["Properties"]["Policies"])
+    return {s["Sid"]: s for s in policy["PolicyDocument"]["Statement"]}
+
+
+@pytest.mark.parametrize(
+    ("image", "repository"),
+    [
+        ("123456789012.dkr.ecr.eu-west-1.amazonaws.com/dynamodb-autoscaler-control:1.1.0",
+         "arn:aws:ecr:eu-west-1:123456789012:repository/dynamodb-autoscaler-control"),
+        ("210987654321.dkr.ecr.us-east-2.amazonaws.com/team/tools/ctl@sha256:" + "ab" * 32,
+         "arn:aws:ecr:us-east-2:210987654321:repository/team/tools/ctl"),
+        ("123456789012.dkr.ecr.cn-north-1.amazonaws.com.cn/ctl",
+         "arn:aws-cn:ecr:cn-north-1:123456789012:repository/ctl"),
+    ],
+)  # fmt: skip
+def test_the_execution_role_pulls_only_from_the_images_ecr_repository(
+    image: str, repository: str
+) -> None:
+    statements = execution_statements(image)
+
+    pull = statements["PullTheImageFromItsRepository"]
+    assert pull["Resource"] == repository
+    assert sorted(pull["Action"]) == [
+        "ecr:BatchCheckLayerAvailability",
+        "ecr:BatchGetImage",
+        "ecr:GetDownloadUrlForLayer",
+    ]
+    # AWS has no resource-level permission for it: it can only be "*".
+    assert statements["LogInToEcr"] == {
+        "Sid": "LogInToEcr",
+        "Effect": "Allow",
+        "Action": "ecr:GetAuthorizationToken",
+        "Resource": "*",
+    }
+
+
+def test_an_image_from_outside_ecr_gets_no_repository_permissions() -> None:
+    statements = execution_statements("registry.example/dynamodb-autoscaler-control:7")
+
+    assert set(statements) == {"WriteTheControllersLog", "LogInToEcr"}
 
 
 # --- deployed against moto ----------------------------------------------------------------
@@ -343,6 +405,26 @@ class CfnStack:
     def parameters(self) -> dict[str, str]:
         (described,) = self.cfn.describe_stacks(StackName=STACK)["Stacks"]
         return {p["ParameterKey"]: p.get("ParameterValue", "") for p in described["Parameters"]}
+
+
+def test_deployed_with_an_ecr_image_the_execution_role_reads_only_its_repository(
+    stack: Stack,
+) -> None:
+    cfn = CfnStack(stack)
+    image = f"{ACCOUNT}.dkr.ecr.eu-west-1.amazonaws.com/team/ctl:7"
+
+    cfn.deploy(EVERY_SETTING, Image=image)
+
+    (role,) = [r for r in cfn.resources("AWS::IAM::Role") if "ExecutionRole" in r]
+    (name,) = cfn.iam.list_role_policies(RoleName=role)["PolicyNames"]
+    document = cfn.iam.get_role_policy(RoleName=role, PolicyName=name)["PolicyDocument"]
+    # moto keeps a role's inline policy from CloudFormation as Python's repr of it, not JSON.
+    document = ast.literal_eval(document) if isinstance(document, str) else document
+    resources = {s["Sid"]: s["Resource"] for s in document["Statement"]}
+    assert resources["LogInToEcr"] == "*"
+    assert resources["PullTheImageFromItsRepository"] == (
+        f"arn:aws:ecr:eu-west-1:{ACCOUNT}:repository/team/ctl"
+    )
 
 
 def test_every_setting_sample_is_a_configuration_the_controller_accepts() -> None:

@@ -88,15 +88,21 @@ def instant_cli(tmp_path: Path) -> Path:
     return cli
 
 
-def test_a_tick_without_a_retry_imports_neither_the_health_check_nor_tenacity(
-    tmp_path: Path,
-) -> None:
-    env = controller_env(
+def instant_env(tmp_path: Path, **extra: str) -> dict[str, str]:
+    """The settings of an ECS-mode controller whose CLI is the instant stand-in."""
+    return controller_env(
         "http://127.0.0.1:9",
         tmp_path / "home",
         AWS_CLI=str(instant_cli(tmp_path)),
         HEARTBEAT_FILE=str(tmp_path / "heartbeat"),
+        **extra,
     )
+
+
+def test_a_tick_without_a_retry_imports_neither_the_health_check_nor_tenacity(
+    tmp_path: Path,
+) -> None:
+    env = instant_env(tmp_path)
 
     modules = imported(["--once"], env)
 
@@ -120,13 +126,7 @@ def test_the_healthcheck_imports_neither_the_cli_runner_nor_the_rule(tmp_path: P
 
 
 def run_once(tmp_path: Path, *args: str, **extra: str) -> subprocess.CompletedProcess[str]:
-    env = controller_env(
-        "http://127.0.0.1:9",
-        tmp_path / "home",
-        AWS_CLI=str(instant_cli(tmp_path)),
-        HEARTBEAT_FILE=str(tmp_path / "heartbeat"),
-        **extra,
-    )
+    env = instant_env(tmp_path, **extra)
     return subprocess.run(
         [executable("dynamodb-autoscaler-control"), "--once", *args],
         env=env,
@@ -175,12 +175,7 @@ def handler_installed(pid: int) -> bool:
 def test_sigterm_at_any_moment_of_start_up_exits_0_without_a_traceback(
     tmp_path: Path, after: float
 ) -> None:
-    env = controller_env(
-        "http://127.0.0.1:9",
-        tmp_path / "home",
-        AWS_CLI=str(instant_cli(tmp_path)),
-        HEARTBEAT_FILE=str(tmp_path / "heartbeat"),
-    )
+    env = instant_env(tmp_path)
     proc = subprocess.Popen(
         [executable("dynamodb-autoscaler-control")],
         env=env,
@@ -205,12 +200,7 @@ def test_a_sigterm_sent_before_exec_is_acted_on_at_the_first_moment_it_can_be(
 ) -> None:
     # Started with SIGTERM blocked, as a launcher may leave it, the signal waits from before
     # exec until the controller takes it: the earliest moment a Python program can.
-    env = controller_env(
-        "http://127.0.0.1:9",
-        tmp_path / "home",
-        AWS_CLI=str(instant_cli(tmp_path)),
-        HEARTBEAT_FILE=str(tmp_path / "heartbeat"),
-    )
+    env = instant_env(tmp_path)
 
     # A launcher that blocks SIGTERM, sends it to itself, then execs the controller.
     launcher = (

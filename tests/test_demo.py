@@ -22,6 +22,9 @@ def load_demo() -> ModuleType:
     return module
 
 
+# The demo waits for the controller's ticks, two POLL_INTERVALs of 20 s, plus the ticks
+# themselves, which take several times longer on a busy machine than on a quiet one.
+@pytest.mark.timeout(300)
 def test_demo_shows_both_modes_paused_during_the_backup_and_resumed_after(
     moto_server: MotoServer, capsys: pytest.CaptureFixture[str]
 ) -> None:

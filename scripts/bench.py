@@ -4,10 +4,14 @@ Then what the controller adds to the CLI: start-up and one tick with a stand-in 
 answers at once, against a bare Python that imports sh and makes the same two calls, and the
 runner's cost per call.
 
-Then how a tick grows with the fleet: a pause and a resume of 10, 50 and 200 tables (native
-mode), and a steady tick over 10, 50 and 100 matching Glue jobs, with the slope per table and
-per job; optionally the same Glue tick at several MAX_CONCURRENT_CALLS. `--growth-only` runs
-only that part.
+Then how a tick grows with the fleet: a pause and a resume of 5 and 10 tables (native mode),
+and a steady tick over 5 and 10 matching Glue jobs, with the slope per table and per job;
+optionally the same Glue tick at several MAX_CONCURRENT_CALLS. `--growth-only` runs only that
+part.
+
+The defaults are sized to finish within five minutes on two busy cores; the figures in
+docs/performance.md come from larger runs, e.g. `--rounds 15 --ticks 200 --source-rounds 3
+--tables 10,50,200 --jobs 10,50,100` (half an hour or more).
 
 Everything runs against a local moto_server with the real aws CLI, as in production but for
 the network. See docs/performance.md for the figures and how to read them.
@@ -808,27 +812,27 @@ def sizes(text: str) -> list[int]:
 
 def main() -> int:
     parser = argparse.ArgumentParser(prog="scripts/bench", description=__doc__)
-    parser.add_argument("--rounds", type=int, default=15, help="interleaved tick/baseline pairs")
-    parser.add_argument("--ticks", type=int, default=200, help="ticks of the long loop")
+    parser.add_argument("--rounds", type=int, default=5, help="interleaved tick/baseline pairs")
+    parser.add_argument("--ticks", type=int, default=20, help="ticks of the long loop")
     parser.add_argument(
         "--interval", type=float, default=1.0, help="interval of the long loop (above a tick)"
     )
     parser.add_argument(
         "--source-rounds",
         type=int,
-        default=3,
+        default=1,
         help="--once ticks per combination of sources (0: skip that report)",
     )
     parser.add_argument(
         "--tables",
         type=sizes,
-        default="10,50,200",
+        default="5,10",
         help="table counts for the pause/resume growth, comma-separated ('' to skip)",
     )
     parser.add_argument(
         "--jobs",
         type=sizes,
-        default="10,50,100",
+        default="5,10",
         help="matching Glue job counts for the fan-out growth, comma-separated ('' to skip)",
     )
     parser.add_argument(

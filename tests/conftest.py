@@ -221,7 +221,47 @@ def loops() -> Iterator[list[Loop]]:
         loop.kill()
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+# Tests known to take the longest (`pytest --durations`, on 2 busy cores), longest first, as
+# prefixes of their ids. Under pytest-xdist they start first, so that no long test is left
+# to run alone at the end while the other workers idle; the rest follow, integration tests
+# before the quick unit tests that fill the gaps at the end.
+LONG_FIRST = (
+    "tests/test_two_controllers_integration.py::test_two_loops_on_one_table",  # 130 s
+    "tests/test_records_model.py::test_three_controllers[table",  # 120 s
+    "tests/test_two_controllers_integration.py",  # 85-95 s each
+    "tests/test_batch_integration.py::test_twenty_tables",  # 80 s
+    "tests/test_records_model.py::test_two_backups_in_a_row[table]",  # 70 s
+    "tests/test_records_model.py::test_two_controllers_one_dying_lose_no_record[table]",
+    "tests/test_soak.py",  # 65 s
+    "tests/test_records_model.py::test_a_rolling_deploy",  # 60 s (table), 12 s (ecs)
+    "tests/test_sources_integration.py::test_thirty_matching_glue_jobs",  # 60 s
+    "tests/test_demo.py",  # about two of its 20 s POLL_INTERVAL
+    "tests/test_records_model.py",  # 15-30 s each
+    "tests/test_iam_",  # a server of their own each, 10-25 s a test
+    "tests/test_http_iam_integration.py",
+)
+
+
+def _rank(item: pytest.Item) -> tuple[int, int]:
+    for index, prefix in enumerate(LONG_FIRST):
+        if item.nodeid.startswith(prefix):
+            return 0, index
+    slow = {"integration", "model", "soak"} & {mark.name for mark in item.iter_markers()}
+    return (1 if slow else 2), 0
+
+
+# tryfirst: before pytest-xdist's own hook reads the xdist_group marks.
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
-        if {"stack", "enforced"} & set(getattr(item, "fixturenames", ())):
+        fixtures = set(getattr(item, "fixturenames", ()))
+        if {"stack", "enforced"} & fixtures:
             item.add_marker(pytest.mark.integration)
+        if "enforced" in fixtures:
+            # The module's own server (module scope): with --dist loadgroup one worker runs
+            # all of the module's tests, so it starts that server once, not once per worker.
+            item.add_marker(pytest.mark.xdist_group(item.nodeid.split("::")[0]))
+    # Only in an xdist worker (which collects, and whose order the scheduler follows): a
+    # plain run (-n 0) keeps the files' order. sort() is stable: a module's tests keep theirs.
+    if hasattr(config, "workerinput"):
+        items.sort(key=_rank)

@@ -5,12 +5,24 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
-import time
+from pathlib import Path
 
 import pytest
 
 from tests.conftest import Loop, Stack, processes_using
+from tests.support.http import eventually
 from tests.support.moto import PREFIX
+
+
+def hanging(marker: str) -> bool:
+    """Whether the CLI double that carries `marker` sleeps in the child it hangs on."""
+    for pid in processes_using(marker):
+        try:
+            if Path(f"/proc/{pid}/cmdline").read_bytes().startswith(b"sleep\0"):
+                return True
+        except OSError:
+            pass  # it exited between the listing and the read
+    return False
 
 
 def test_configuration_errors_name_every_bad_setting_before_any_aws_call(stack: Stack) -> None:
@@ -100,7 +112,9 @@ def test_sigterm_during_a_hung_query_stops_it_and_exits_0(stack: Stack, loops: l
     loop = stack.start("--interval", "60", DEBUG_OUTPUT="1")
     loops.append(loop)
     loop.wait_for("running aws emr list-clusters")
-    time.sleep(1.0)  # the query is now in flight
+    # In flight once the double has started the child it hangs on: on a busy machine the
+    # CLI can take longer than any fixed wait to get there.
+    eventually(lambda: hanging(str(stack.calls_file)), what="the query hangs")
 
     code, elapsed = loop.terminate()
 

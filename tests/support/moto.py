@@ -27,6 +27,9 @@ from controller.autoscalers.ecs import PAUSED_COUNT_TAG
 
 BIN = Path(sys.executable).parent
 PATCHED_SERVER = Path(__file__).with_name("moto_server.py")
+# The line tests/support/moto_server.py prints once it listens (not imported: that module
+# patches moto as it is imported, which only the server's own process should see).
+LISTENING = "moto_server listening on "
 ACCOUNT = "123456789012"
 REGION = "us-east-1"
 SUSPENDED_FLAGS = (
@@ -59,9 +62,22 @@ def executable(name: str) -> str:
 
 
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    """A loopback port for a server that is only told its port (the controller's HTTP_PORT
+    must be 1-65535), reserved against parallel tests: a connection to it is made and closed
+    here, which leaves the port in TIME_WAIT for a minute. The kernel then hands it to no
+    other bind to port 0 (moto_server's, another free_port's), while a server that sets
+    SO_REUSEADDR, as Python's http.server does, can still listen on it."""
+    with socket.socket() as listener:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        port = int(listener.getsockname()[1])
+        with socket.create_connection(("127.0.0.1", port)):
+            accepted, _ = listener.accept()
+            # The side that closes first keeps the TIME_WAIT: the accepted one, which is
+            # bound to the port itself, not the client's own ephemeral port.
+            accepted.close()
+    return port
 
 
 class MotoServer:
@@ -74,28 +90,30 @@ class MotoServer:
         self.log = tempfile.TemporaryFile()
 
     def start(self, timeout: float = 30.0) -> MotoServer:
-        for _ in range(3):  # the free port can be taken between probing and binding
-            port = free_port()
-            self.url = f"http://127.0.0.1:{port}"
-            self.process = subprocess.Popen(
-                # moto_server with its paging of scalable targets fixed (see the module). -I:
-                # not this directory on sys.path, whose moto.py and http.py would shadow
-                # moto and the standard library's http.
-                [sys.executable, "-I", str(PATCHED_SERVER), "-H", "127.0.0.1", "-p", str(port)],
-                env={**os.environ, **self.extra_env},
-                stdout=self.log,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-            deadline = time.monotonic() + timeout
-            while time.monotonic() < deadline and self.process.poll() is None:
-                try:
-                    urllib.request.urlopen(f"{self.url}/moto-api/", timeout=1).close()
-                    return self
-                except OSError:
-                    time.sleep(0.1)
-            self.stop()
-        raise RuntimeError("moto_server did not start")
+        self.process = subprocess.Popen(
+            # moto_server with its paging of scalable targets fixed (see the module). -I: not
+            # this directory on sys.path, whose moto.py and http.py would shadow moto and the
+            # standard library's http. Port 0: the kernel picks a free port as the server
+            # binds it, so servers started at once (pytest-xdist's workers) cannot collide.
+            [sys.executable, "-I", str(PATCHED_SERVER), "-H", "127.0.0.1", "-p", "0"],
+            env={**os.environ, **self.extra_env},
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.process.poll() is None:
+            found = re.search(rf"^{LISTENING}(http://\S+)$", self.output(), re.MULTILINE)
+            if found:
+                self.url = found[1]
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError(f"moto_server did not start; its output:\n{self.output()}")
+
+    def output(self) -> str:
+        """What the server printed so far (it shares no file offset with this process)."""
+        return os.pread(self.log.fileno(), 1 << 20, 0).decode(errors="replace")
 
     def reset(self) -> None:
         request = urllib.request.Request(f"{self.url}/moto-api/reset", method="POST")

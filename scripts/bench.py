@@ -491,6 +491,68 @@ class Growth:
         return {"jobs": count, "max_concurrent_calls": calls, "steady": steady}
 
 
+NIGHT_TABLES = "night-"
+
+
+def night(moto: MotoServer, bench: Bench, size: tuple[int, int, int], scope: str) -> dict[str, Any]:
+    """An exporter-shaped night in native mode: `tables` under the prefix, one cluster whose
+    steps (`Export Table:T`) export `exported` of them one after another, each step lasting
+    `ticks_per_step` ticks; the cluster ends with its last step. Each --once tick stands for a
+    60 s POLL_INTERVAL: the tables suspended after it count 60 table-seconds each."""
+    tables, exported, ticks_per_step = size
+    moto.reset()
+    world = bench.world
+    names = [f"{NIGHT_TABLES}{number:03}" for number in range(tables)]
+    for name in names:
+        world.autoscale_table(name)
+    steps = [f"Export Table:{name}" for name in names[:exported]]
+    cluster = world.start_cluster(f"{PREFIX}exporter", steps=steps)
+    native = {name: None for name in ("AUTOSCALER_CLUSTER", "AUTOSCALER_REGION")}
+    native |= {"AUTOSCALER_SERVICE": None, "DYNAMODB_TABLE_PREFIX": NIGHT_TABLES}
+    native |= {"PAUSE_SCOPE": scope}
+    grow = Growth(moto, bench)
+    ticks, suspended = [], []
+    pending = list(steps)
+    while True:
+        ticks.append(grow.tick(failing=True, **native))
+        # A table is suspended while any of its targets is.
+        suspended.append(len({r for (r, _), flags in world.suspended().items() if flags}))
+        if not pending and not suspended[-1]:
+            break
+        if pending and len(ticks) % ticks_per_step == 0:
+            world.end_step(cluster, pending.pop(0))
+            if not pending:
+                world.terminate_cluster(cluster)
+        if len(ticks) > ticks_per_step * (exported + 2) + MAX_GROWTH_TICKS:
+            raise SystemExit(f"the night did not end ({scope}): {suspended}")
+    calls = sorted(t["calls"] for t in ticks)
+    return {
+        "scope": scope,
+        "tables": tables,
+        "exported": exported,
+        "ticks": len(ticks),
+        "table_seconds": 60 * sum(suspended),
+        "most_suspended": max(suspended),
+        "calls": sum(calls),
+        "calls_per_steady_tick": calls[len(calls) // 2],
+        "wall_s": sum(t["wall_s"] for t in ticks),
+    }
+
+
+def night_table(found: list[dict[str, Any]]) -> str:
+    rows = [
+        (
+            f"PAUSE_SCOPE={n['scope']}: {n['tables']} tables, {n['exported']} exported",
+            f"{n['table_seconds']} table-seconds suspended (at most {n['most_suspended']} "
+            f"tables at once), {n['ticks']} ticks, {n['calls']} calls, median "
+            f"{n['calls_per_steady_tick']} a tick, {n['wall_s']:.0f} s",
+        )
+        for n in found
+    ]
+    width = max(len(label) for label, _ in rows)
+    return "\n".join(f"{label:<{width}}  {value}" for label, value in rows)
+
+
 def growth(
     moto: MotoServer, bench: Bench, tables: list[int], jobs: list[int], concurrency: list[int]
 ) -> dict[str, Any]:
@@ -641,6 +703,16 @@ def run_growth(
             bench.env["AWS_CLI"] = aws_cli
         found = growth(moto, bench, tables, jobs, concurrency)
     return {"date": time.strftime("%Y-%m-%d"), "machine": host, "growth": found}
+
+
+def run_night(tables: int, exported: int, ticks_per_step: int) -> list[dict[str, Any]]:
+    compileall.compile_dir(ROOT / "controller", quiet=1)
+    with MotoServer() as moto, tempfile.TemporaryDirectory() as tmp:
+        bench = Bench(moto, Path(tmp))
+        return [
+            night(moto, bench, (tables, exported, ticks_per_step), scope)
+            for scope in ("prefix", "named")
+        ]
 
 
 def run(
@@ -848,9 +920,20 @@ def main() -> int:
         "--aws-cli",
         help="with --growth-only: the AWS CLI the controller runs (default: v1 from .venv)",
     )
+    parser.add_argument(
+        "--night",
+        type=sizes,
+        default="",
+        help="only an exporter's night in both pause scopes: TABLES,EXPORTED,TICKS_PER_STEP "
+        "(e.g. 200,10,3)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args()
     scale = (args.tables, args.jobs, args.concurrency)
+    if args.night:
+        found = run_night(*args.night)
+        print(json.dumps(found, indent=2) if args.json else night_table(found))
+        return 0
     if args.growth_only:
         result = run_growth(*scale, aws_cli=args.aws_cli)
         print(json.dumps(result, indent=2) if args.json else growth_table(result))

@@ -158,10 +158,14 @@ def _targets(setup: Setup, seen: Seen) -> tuple[Target, ...]:
 
 
 class Current:
-    """The controller's own rule and steps."""
+    """The controller's own rule and steps; with `scope`, the rule under that PAUSE_SCOPE
+    whatever the world's (the prefix scope in a named world shows the named invariants bite)."""
 
-    name = "current"
     settles = True
+
+    def __init__(self, scope: str | None = None) -> None:
+        self.scope = scope
+        self.name = "current" if scope is None else f"current, PAUSE_SCOPE={scope}"
 
     def reads(self, mode: str) -> frozenset[str]:
         return frozenset(
@@ -202,7 +206,7 @@ class Current:
                 pause_id=pause_id,
             )
         ops: list[Op] = []
-        for decision in decide(view, POLICY, setup.scope).decisions:
+        for decision in decide(view, POLICY, self.scope or setup.scope).decisions:
             for step in decision.steps:
                 ops.append(_op(setup, step))
         return tuple(ops)
@@ -646,6 +650,7 @@ __all__: Sequence[str] = (
     "Legacy",
     "Names",
     "Result",
+    "Running",
     "describe",
     "explore",
     "named",

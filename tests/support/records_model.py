@@ -1,13 +1,21 @@
 """A model of the world the records live in, and an exhaustive search of its schedules.
 
-The world is what the controllers share: the ECS service (its desired count and tags) or one
-table (its scalable targets' suspended flags and the table's tags), and whether a backup is
-active. Each controller ticks as the real one does: it reads the backups, the thing it
-controls and its records, one call each, in any order; decides with the real rule
-(`controller.decide.decide`); then makes the rule's steps one call at a time. Every call is
-one atomic event, and the search tries every order of the events of all controllers, of the
-backups starting and ending, of controllers dying between any two calls (a dead controller's
-call in flight may still land at any later moment, or never), and of time passing.
+The world is what the controllers share: the ECS service (its desired count and tags) or
+one or two tables (each one scalable target's suspended flags and the table's tags), and
+which backups are active with the tables each names (PAUSE_SCOPE=named). The backups follow
+a script: each entry is the set of backups active from then on, so a backup starts, ends,
+or names other tables while it runs (its tag changed, its steps ended) between any two
+events of the controllers.
+
+Each controller ticks as the real one does: it reads the backups (with what each names), the
+thing it controls and its records, one call each, in any order; decides with the real rule
+(`controller.decide.decide`, real `Backup`s and `Names`); then makes the rule's steps one
+call at a time. Every call is one atomic event, and the search tries every order of the
+events of all controllers, of the script, of controllers dying between any two calls (a dead
+controller's call in flight may still land at any later moment, or never), and of time
+passing. The steps of a tick's changes are made one change after the other; the actor writes
+all the records first and scales the tables side by side, which makes no call per table
+that two controllers could not already make in this order (controller/act.py).
 
 Time enters in one place, as it does in the controller: a record may be removed once it has
 been seen for `Config.record_settle`, which is longer than a pause may take to land its change
@@ -16,21 +24,29 @@ record becomes settled at any moment after the pause that wrote it can no longer
 its writer has moved on, given up, or died with nothing in flight. A pause still waiting to
 make its change when its record settles gives up, as `act.TooLate` does.
 
-Once the backups are over and every call has landed, the records settle and the controllers
+Once the script is over and every call has landed, the records settle and the controllers
 that are alive (or a new one, when none is) tick until nothing changes; then the invariants
 must hold: the service has the count it had before the first pause, every flag a person set
-is still on and no other, and no record is left. `Protocol` is what a controller does;
-`Current` is the controller's own rule, `Legacy` what version 1.0 did (its races are what the
-search must find, to show that it can).
+is still on and no other, and no record is left. When the script ends with backups still
+active (a cluster goes on after its steps ended), at rest every table no active backup names
+must first be as a person left it, with no record, and every table one names paused; then
+those backups end too and the same invariants must hold. And in every state of every
+schedule, a table that no backup in the script ever names (PAUSE_SCOPE=named) has no record
+and its flags as a person set them: the controller never touched it.
+
+`Protocol` is what a controller does; `Current` is the controller's own rule, `Legacy` what
+version 1.0 did (its races are what the search must find, to show that it can).
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import NamedTuple
 from typing import Protocol as TypingProtocol
 
+from controller.autoscalers import dynamodb
 from controller.autoscalers.dynamodb import (
     ALL,
     ForgetSuspended,
@@ -45,42 +61,66 @@ from controller.autoscalers.ecs import (
     Service,
     SetDesiredCount,
 )
-from controller.sources.backup import Backup
+from controller.sources.backup import Backup, Names
 from tests.support.rule import Policy, decide, observed
 
 SERVICE_ARN = "arn:aws:ecs:us-east-1:123456789012:service/c/svc"
-TABLE_ARN = "arn:aws:dynamodb:us-east-1:123456789012:table/orders"
-TARGETS = (("table/orders", "dynamodb:table:ReadCapacityUnits"),)
 ORIGINAL = 4  # the service's desired count before any pause
-BACKUP = Backup("EMR cluster", "j-1", "backup", "RUNNING")
 POLICY = Policy(resume_count=1, resume_delay=0.0, resume_count_max=10)
 SCHEDULED = frozenset({"ScheduledScalingSuspended"})
+READ = "dynamodb:table:ReadCapacityUnits"
 
 # One call, as the model applies it: what it is, and its arguments (hashable).
 Op = tuple[object, ...]
+# The backups active at once: (id, the tables it names; None when its source does not say).
+Running = tuple[tuple[str, Names | None], ...]
+ONE = (("j-1", None),)  # the one backup of a script of True and False
+
+
+def table_arn(table: str) -> str:
+    return f"arn:aws:dynamodb:us-east-1:123456789012:table/{table}"
+
+
+TABLE_ARN = table_arn("orders")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What stays as it is through a search: the thing the controllers control, and how."""
+
+    mode: str  # "ecs" or "table"
+    tables: tuple[str, ...] = ("orders",)  # one scalable target each, in this order
+    scope: str = "prefix"  # PAUSE_SCOPE
+
+    def target(self, index: int) -> str:
+        return f"table/{self.tables[index]}"
+
+    def index(self, resource_id: str) -> int:
+        return [f"table/{t}" for t in self.tables].index(resource_id)
 
 
 class World(NamedTuple):
-    mode: str  # "ecs" or "table"
     desired: int = ORIGINAL
-    # (key, value) of the records on the service or the table; values are a count or flags.
-    tags: frozenset[tuple[str, object]] = frozenset()
-    flags: tuple[frozenset[str], ...] = ()  # per target in TARGETS
-    backup: bool = False
-    settled: frozenset[str] = frozenset()  # record keys that have settled
+    # ((resource ARN, key), value) of the records on the service or the tables; values are a
+    # count or flags.
+    tags: frozenset[tuple[tuple[str, str], object]] = frozenset()
+    flags: tuple[frozenset[str], ...] = ()  # per table in Setup.tables
+    # Where the script is: the backups of its entry `backup - 1` are active (none at 0).
+    backup: int = 0
+    settled: frozenset[tuple[str, str]] = frozenset()  # record keys that have settled
 
-    def tag_keys(self) -> set[str]:
+    def tag_keys(self) -> set[tuple[str, str]]:
         return {key for key, _ in self.tags}
 
 
 class Seen(NamedTuple):
     """What one controller has read so far this tick."""
 
-    backup: bool | None = None
+    backup: int | None = None  # where the script was: the backups the controller saw
     desired: int | None = None
     flags: tuple[frozenset[str], ...] | None = None
-    tags: frozenset[tuple[str, object]] | None = None
-    settled: frozenset[str] = frozenset()
+    tags: frozenset[tuple[tuple[str, str], object]] | None = None
+    settled: frozenset[tuple[str, str]] = frozenset()
 
 
 class Agent(NamedTuple):
@@ -93,10 +133,10 @@ class Agent(NamedTuple):
     seen: Seen | None = None
     # The records settled when the tick began: the controller counts a record's time to the
     # start of its tick, so that what it read after the record settled is what the pause did.
-    settled: frozenset[str] = frozenset()
+    settled: frozenset[tuple[str, str]] = frozenset()
     steps: tuple[Op, ...] = ()  # still to make this tick, in order
     # The record keys its current change wrote, while the change may still land calls.
-    window: frozenset[str] = frozenset()
+    window: frozenset[tuple[str, str]] = frozenset()
     in_flight: Op | None = None  # a dead controller's last call, still to land (or not)
 
 
@@ -108,31 +148,40 @@ class Protocol(TypingProtocol):
 
     def reads(self, mode: str) -> frozenset[str]: ...
 
-    def plan(self, world_mode: str, seen: Seen, pause_id: str) -> tuple[Op, ...]: ...
+    def plan(self, setup: Setup, backups: Running, seen: Seen, pause_id: str) -> tuple[Op, ...]: ...
 
 
-def _targets(seen: Seen) -> tuple[Target, ...]:
+def _targets(setup: Setup, seen: Seen) -> tuple[Target, ...]:
     assert seen.flags is not None
     return tuple(
-        Target(resource, dimension, flags, TABLE_ARN)
-        for (resource, dimension), flags in zip(TARGETS, seen.flags, strict=True)
+        Target(f"table/{table}", READ, flags, table_arn(table))
+        for table, flags in zip(setup.tables, seen.flags, strict=True)
     )
 
 
 class Current:
-    """The controller's own rule and steps."""
+    """The controller's own rule and steps; with `scope`, the rule under that PAUSE_SCOPE
+    whatever the world's (the prefix scope in a named world shows the named invariants bite)."""
 
-    name = "current"
     settles = True
+
+    def __init__(self, scope: str | None = None) -> None:
+        self.scope = scope
+        self.name = "current" if scope is None else f"current, PAUSE_SCOPE={scope}"
 
     def reads(self, mode: str) -> frozenset[str]:
         return frozenset(
             {"backups", "thing", "records"} if mode == "table" else {"backups", "thing"}
         )
 
-    def plan(self, mode: str, seen: Seen, pause_id: str) -> tuple[Op, ...]:
+    def plan(self, setup: Setup, backups: Running, seen: Seen, pause_id: str) -> tuple[Op, ...]:
         assert seen.tags is not None
-        if mode == "ecs":
+        # Real Backups, so that the rule reads their names as it reads a source's.
+        active = tuple(
+            Backup("EMR cluster", ident, f"backup-{ident}", "RUNNING", names=names)
+            for ident, names in backups
+        )
+        if setup.mode == "ecs":
             assert seen.desired is not None
             service = Service(
                 SERVICE_ARN,
@@ -141,45 +190,44 @@ class Current:
                 seen.desired,
                 seen.desired,
                 0,
-                records={k: str(v) for k, v in seen.tags},
+                records={k: str(v) for (_, k), v in seen.tags},
             )
             view = observed(
-                backups=(BACKUP,) if seen.backup else (),
-                service=service,
-                settled=frozenset((SERVICE_ARN, k) for k in seen.settled),
-                pause_id=pause_id,
+                backups=active, service=service, settled=seen.settled, pause_id=pause_id
             )
         else:
-            records = {TABLE_ARN: {k: v for k, v in seen.tags}}  # type: ignore[misc]
+            # Every table's records were read (one get-resources call): none is missing.
+            records: dict[str, dict[str, object]] = {table_arn(t): {} for t in setup.tables}
+            for (arn, key), value in seen.tags:
+                records[arn][key] = value
             view = observed(
-                backups=(BACKUP,) if seen.backup else (),
-                targets=_targets(seen),
+                backups=active,
+                targets=_targets(setup, seen),
                 records=records,  # type: ignore[arg-type]
-                settled=frozenset((TABLE_ARN, k) for k in seen.settled),
+                settled=seen.settled,
                 pause_id=pause_id,
             )
         ops: list[Op] = []
-        for decision in decide(view, POLICY).decisions:
+        for decision in decide(view, POLICY, self.scope or setup.scope).decisions:
             for step in decision.steps:
-                ops.append(_op(step))
+                ops.append(_op(setup, step))
         return tuple(ops)
 
 
-def _op(step: object) -> Op:
+def _op(setup: Setup, step: object) -> Op:
     match step:
-        case RecordPausedCount(_, key, count):
-            return ("tag", ((key, count),))
+        case RecordPausedCount(arn, key, count):
+            return ("tag", arn, ((key, count),))
         case SetDesiredCount(count):
             return ("desired", count)
-        case ForgetPausedCount(_, keys):
-            return ("untag", tuple(keys))
-        case RecordSuspended(_, record):
-            return ("tag", tuple(sorted(record.items(), key=lambda kv: kv[0])))
+        case ForgetPausedCount(arn, keys):
+            return ("untag", arn, tuple(keys))
+        case RecordSuspended(arn, record):
+            return ("tag", arn, tuple(sorted(record.items(), key=lambda kv: kv[0])))
         case SetSuspended(target, suspended):
-            index = [r for r, _ in TARGETS].index(target.resource_id)
-            return ("flags", index, suspended)
-        case ForgetSuspended(_, keys):
-            return ("untag", tuple(keys))
+            return ("flags", setup.index(target.resource_id), suspended)
+        case ForgetSuspended(arn, keys):
+            return ("untag", arn, tuple(keys))
     raise AssertionError(f"no model of {step!r}")
 
 
@@ -197,58 +245,58 @@ class Legacy:
             {"backups", "thing", "records"} if mode == "table" else {"backups", "thing"}
         )
 
-    def plan(self, mode: str, seen: Seen, pause_id: str) -> tuple[Op, ...]:
-        assert seen.tags is not None
-        tags = dict(seen.tags)
-        return self._service(seen, tags) if mode == "ecs" else self._table(seen, tags)
+    def plan(self, setup: Setup, backups: Running, seen: Seen, pause_id: str) -> tuple[Op, ...]:
+        assert seen.tags is not None and setup.tables == ("orders",)
+        tags = {k: v for (_, k), v in seen.tags}
+        if setup.mode == "ecs":
+            return self._service(seen, bool(backups), tags)
+        return self._table(seen, bool(backups), tags)
 
-    def _service(self, seen: Seen, tags: dict[str, object]) -> tuple[Op, ...]:
+    def _service(self, seen: Seen, backup: bool, tags: dict[str, object]) -> tuple[Op, ...]:
         desired = seen.desired
-        if seen.backup:
+        if backup:
             if desired == 0:
                 return ()
-            record = () if self.KEY in tags else (("tag", ((self.KEY, desired),)),)
+            record = () if self.KEY in tags else (("tag", SERVICE_ARN, ((self.KEY, desired),)),)
             return (*record, ("desired", 0))
+        forget = (("check-running",), ("untag", SERVICE_ARN, (self.KEY,)))
         if desired == 0:
             count = tags.get(self.KEY, POLICY.resume_count)
-            forget = (("check-running",), ("untag", (self.KEY,))) if self.KEY in tags else ()
-            return (("desired", count), *forget)
-        if self.KEY in tags:
-            return (("check-running",), ("untag", (self.KEY,)))
-        return ()
+            return (("desired", count), *(forget if self.KEY in tags else ()))
+        return forget if self.KEY in tags else ()
 
-    def _table(self, seen: Seen, tags: dict[str, object]) -> tuple[Op, ...]:
+    def _table(self, seen: Seen, backup: bool, tags: dict[str, object]) -> tuple[Op, ...]:
         assert seen.flags is not None
         (flags,) = seen.flags
-        if seen.backup:
+        if backup:
             if flags == ALL:
                 return ()
-            return (("tag", ((self.TABLE_KEY, ALL - flags),)), ("flags", 0, ALL))
+            return (("tag", TABLE_ARN, ((self.TABLE_KEY, ALL - flags),)), ("flags", 0, ALL))
         if self.TABLE_KEY not in tags:
             return ()
         recorded = tags[self.TABLE_KEY]
         assert isinstance(recorded, frozenset)
         undo = (("flags", 0, flags - recorded),) if flags & recorded else ()
-        return (*undo, ("untag", (self.TABLE_KEY,)))
+        return (*undo, ("untag", TABLE_ARN, (self.TABLE_KEY,)))
 
 
 def _apply(world: World, op: Op) -> tuple[World, bool]:
     """The world after one call; False when the call ends its change (a re-read that found
     the service paused again stops the untag after it)."""
     match op:
-        case ("tag", pairs):
-            keys = {k for k, _ in pairs}  # type: ignore[attr-defined]
+        case ("tag", arn, pairs):
+            keys = {(arn, k) for k, _ in pairs}  # type: ignore[attr-defined]
             kept = {(k, v) for k, v in world.tags if k not in keys}
             # A key written again is a new record: it has not settled.
             return world._replace(
-                tags=frozenset(kept | set(pairs)),
-                settled=world.settled - keys,  # type: ignore[arg-type]
+                tags=frozenset(kept | {((arn, k), v) for k, v in pairs}),  # type: ignore[attr-defined]
+                settled=world.settled - keys,  # type: ignore[operator]
             ), True
-        case ("untag", keys):
-            gone = set(keys)  # type: ignore[call-overload]
+        case ("untag", arn, keys):
+            gone = {(arn, k) for k in keys}  # type: ignore[attr-defined]
             return world._replace(
                 tags=frozenset((k, v) for k, v in world.tags if k not in gone),
-                settled=world.settled - gone,
+                settled=world.settled - gone,  # type: ignore[operator]
             ), True
         case ("desired", count):
             return world._replace(desired=count), True  # type: ignore[arg-type]
@@ -261,14 +309,16 @@ def _apply(world: World, op: Op) -> tuple[World, bool]:
     raise AssertionError(f"unknown call {op!r}")
 
 
-def _read(world: World, what: str, seen: Seen, settled: frozenset[str]) -> Seen:
+def _read(mode: str, world: World, what: str, seen: Seen, settled: frozenset) -> Seen:
     settled = settled & world.tag_keys()
     if what == "backups":
+        # The sources' answers, the names each backup gives with it, as of one moment.
         return seen._replace(backup=world.backup)
-    if what == "thing" and world.mode == "ecs":
+    if what == "thing" and mode == "ecs":
         # describe-services --include TAGS: the count and the records in one answer.
         return seen._replace(desired=world.desired, tags=world.tags, settled=settled)
     if what == "thing":
+        # describe-scalable-targets: every table's targets in one answer.
         return seen._replace(flags=world.flags)
     return seen._replace(tags=world.tags, settled=settled)
 
@@ -276,7 +326,6 @@ def _read(world: World, what: str, seen: Seen, settled: frozenset[str]) -> Seen:
 class State(NamedTuple):
     world: World
     agents: tuple[Agent, ...]
-    script: tuple[bool, ...]  # the backup's states still to come, in order
     deaths: int  # controllers that may still die
     joins: int  # controllers that may still start (a rolling deploy)
 
@@ -285,10 +334,14 @@ class State(NamedTuple):
 class Bounds:
     controllers: int = 2
     ticks: int | tuple[int, ...] = 3  # ticks per controller (or each controller's)
-    script: tuple[bool, ...] = (True, False)  # the backup starts, then ends
+    # The backups active from each entry on: True is one backup (that names no table), False
+    # none; the backup starts, then ends.
+    script: tuple[bool | Running, ...] = (True, False)
     deaths: int = 1
     joins: int = 0
-    person_flags: frozenset[str] = frozenset()  # a flag a person set before any pause
+    person_flags: frozenset[str] = frozenset()  # a flag a person set on each table, before
+    tables: tuple[str, ...] = ("orders",)
+    scope: str = "prefix"
 
 
 @dataclass
@@ -299,27 +352,68 @@ class Result:
     final: World | None = None
 
 
+def named(scope: str, backups: Running, tables: Sequence[str]) -> frozenset[str]:
+    """The tables the backups name, by what each says (Names.among): in the prefix scope, or
+    for a backup that says nothing usable, every one."""
+    if not backups:
+        return frozenset()
+    if scope != "named":
+        return frozenset(tables)
+    found: set[str] = set()
+    for _, names in backups:
+        among = None if names is None else names.among(tables)[0]
+        found |= set(tables) if among is None else among
+    return frozenset(found)
+
+
+def shown(backups: Running) -> str:
+    if not backups:
+        return "no backup"
+
+    def said(names: Names | None) -> str:
+        if names is None:
+            return "names nothing"
+        return names.said or ("its steps ended" if names.ended else repr(names))
+
+    return ", ".join(f"{ident} ({said(names)})" for ident, names in backups)
+
+
 @dataclass
 class _Search:
     protocol: Protocol
     bounds: Bounds
+    setup: Setup
     seen: set[State] = field(default_factory=set)
     plans: dict[tuple[object, ...], tuple[Op, ...]] = field(default_factory=dict)
 
-    def plan(self, mode: str, seen: Seen, agent: Agent) -> tuple[Op, ...]:
+    def __post_init__(self) -> None:
+        self.script: tuple[Running, ...] = tuple(
+            (ONE if entry else ()) if isinstance(entry, bool) else entry
+            for entry in self.bounds.script
+        )
+        ever = set().union(*(named(self.setup.scope, b, self.setup.tables) for b in self.script))
+        # The tables no backup ever names: the controller must never touch them.
+        self.untouched = [i for i, t in enumerate(self.setup.tables) if t not in ever]
+
+    def running(self, backup: int) -> Running:
+        return self.script[backup - 1] if backup else ()
+
+    def plan(self, seen: Seen, agent: Agent) -> tuple[Op, ...]:
         pause_id = f"{agent.cid:02x}{agent.ticks:010x}"
-        key = (mode, seen, pause_id)
+        key = (seen, pause_id)
         if key not in self.plans:
-            self.plans[key] = self.protocol.plan(mode, seen, pause_id)
+            assert seen.backup is not None
+            running = self.running(seen.backup)
+            self.plans[key] = self.protocol.plan(self.setup, running, seen, pause_id)
         return self.plans[key]
 
     def moves(self, state: State) -> Iterator[tuple[str, State]]:
         world = state.world
-        if state.script:
-            nxt = state.script[0]
+        if world.backup < len(self.script):
+            nxt = world.backup + 1
             yield (
-                f"backup {'starts' if nxt else 'ends'}",
-                state._replace(world=world._replace(backup=nxt), script=state.script[1:]),
+                f"backups now: {shown(self.running(nxt))}",
+                state._replace(world=world._replace(backup=nxt)),
             )
         for i, agent in enumerate(state.agents):
             yield from self._agent_moves(state, i, agent)
@@ -338,9 +432,24 @@ class _Search:
                 for a in state.agents
             )
             yield (
-                f"record {key} settles",
+                f"record {key[1]} on {key[0].rsplit(':', 1)[-1]} settles",
                 state._replace(world=world._replace(settled=world.settled | {key}), agents=agents),
             )
+
+    def _window(
+        self, window: frozenset[tuple[str, str]], op: Op, rest: tuple[Op, ...]
+    ) -> frozenset[tuple[str, str]]:
+        """The records a pause wrote stay in its window while its own calls are still to
+        come: up to its table's last flags, not through the tick's other changes."""
+        if op[0] == "tag":
+            window = frozenset((op[1], k) for k, _ in op[2])  # type: ignore[attr-defined]
+        if not rest or not window:
+            return frozenset()
+        arns = {arn for arn, _ in window}
+        if rest[0][0] == "flags" and self.setup.mode == "table":
+            index = rest[0][1]
+            return window if table_arn(self.setup.tables[index]) in arns else frozenset()  # type: ignore[index]
+        return window if self.setup.mode == "ecs" and rest[0][0] == "desired" else frozenset()
 
     def _agent_moves(self, state: State, i: int, agent: Agent) -> Iterator[tuple[str, State]]:
         world = state.world
@@ -362,26 +471,22 @@ class _Search:
             op = agent.steps[0]
             new_world, go_on = _apply(world, op)
             rest = agent.steps[1:] if go_on else ()
-            window = agent.window
-            if op[0] == "tag":
-                window = frozenset(k for k, _ in op[1])  # type: ignore[attr-defined]
-            if not rest:
-                window = frozenset()
+            window = self._window(agent.window, op, rest)
             yield f"{name}: {op}", put(agent._replace(steps=rest, window=window), new_world)
         elif agent.reads:
             for what in sorted(agent.reads):
-                seen = _read(world, what, agent.seen or Seen(), agent.settled)
+                seen = _read(self.setup.mode, world, what, agent.seen or Seen(), agent.settled)
                 reads = agent.reads - {what}
                 if reads:
                     yield f"{name} reads {what}", put(agent._replace(reads=reads, seen=seen))
                 else:
-                    steps = self.plan(world.mode, seen, agent)
+                    steps = self.plan(seen, agent)
                     done = agent._replace(
                         reads=frozenset(), seen=None, steps=steps, settled=frozenset()
                     )
                     yield f"{name} reads {what}, decides {steps}", put(done)
         elif agent.ticks < self.ticks(agent):
-            reads = self.protocol.reads(world.mode)
+            reads = self.protocol.reads(self.setup.mode)
             yield (
                 f"{name} begins tick {agent.ticks + 1}",
                 put(
@@ -406,7 +511,7 @@ class _Search:
 
     def busy(self, state: State) -> bool:
         """Whether anything but time passing and calls in flight landing can still happen."""
-        if state.script or state.joins:
+        if state.world.backup < len(self.script) or state.joins:
             return True
         return any(
             a.alive and (a.steps or a.reads or a.ticks < self.ticks(a)) for a in state.agents
@@ -416,48 +521,88 @@ class _Search:
         ticks = self.bounds.ticks
         return ticks if isinstance(ticks, int) else ticks[min(agent.cid, len(ticks) - 1)]
 
-    def settle(self, state: State) -> World:
+    def settle(self, state: State) -> tuple[World, str | None]:
         """Land what is in flight, let time pass, and tick the live controllers (a new one
-        when none is alive) until nothing changes."""
+        when none is alive) until nothing changes; then, if backups are still active, end
+        them and do it again. The world at rest, and what was wrong on the way."""
         world = state.world
         for agent in state.agents:
             if agent.in_flight is not None:
                 world, _ = _apply(world, agent.in_flight)
         live = [a for a in state.agents if a.alive] or [Agent(len(state.agents), 0)]
+        world, live = self._rest(world, live)
+        problem = self.untouched_problem(world)
+        if world.backup and self.running(world.backup):
+            problem = problem or self.check(world, going_on=True)
+            world, _ = self._rest(world._replace(backup=0), live)
+        return world, problem or self.untouched_problem(world)
+
+    def _rest(self, world: World, live: list[Agent]) -> tuple[World, list[Agent]]:
         for _round in range(6):
             changed = False
-            for agent in live:
+            for n, agent in enumerate(live):
                 world = world._replace(settled=frozenset(world.tag_keys()))
                 seen = Seen()
-                for what in sorted(self.protocol.reads(world.mode)):
-                    seen = _read(world, what, seen, world.settled)
-                agent = agent._replace(ticks=agent.ticks + 1)  # noqa: PLW2901
-                for op in self.plan(world.mode, seen, agent):
+                for what in sorted(self.protocol.reads(self.setup.mode)):
+                    seen = _read(self.setup.mode, world, what, seen, world.settled)
+                agent = live[n] = agent._replace(ticks=agent.ticks + 1)  # noqa: PLW2901
+                for op in self.plan(seen, agent):
                     new, go_on = _apply(world, op)
                     changed |= new != world
                     world = new
+                    if self.untouched_problem(world):
+                        return world, live
                     if not go_on:
                         break
             if not changed:
-                return world
+                return world, live
         raise AssertionError("the controllers never came to rest")
 
-    def check(self, world: World) -> str | None:
+    def untouched_problem(self, world: World) -> str | None:
         problems = []
-        if world.tags:
-            problems.append(f"records left: {sorted(world.tags, key=str)}")
-        if world.mode == "ecs" and world.desired != ORIGINAL:
+        for index in self.untouched:
+            table = self.setup.tables[index]
+            if any(arn == table_arn(table) for (arn, _), _ in world.tags):
+                problems.append(f"table {table}, which no backup names, has a record")
+            if world.flags[index] != self.bounds.person_flags:
+                problems.append(
+                    f"table {table}, which no backup names, has {sorted(world.flags[index])} "
+                    "suspended"
+                )
+        return "; ".join(problems) or None
+
+    def check(self, world: World, going_on: bool = False) -> str | None:
+        """What is wrong at rest: with the backups of the script's end still active when
+        `going_on`, every table they do not name as a person left it and the rest paused."""
+        held = named(self.setup.scope, self.running(world.backup), self.setup.tables)
+        problems = []
+        left = [(k, v) for k, v in world.tags if k[0] not in {table_arn(t) for t in held}]
+        if left and not (going_on and self.setup.mode == "ecs"):
+            problems.append(f"records left: {sorted(left, key=str)}")
+        if self.setup.mode == "ecs" and world.desired != ORIGINAL and not going_on:
             problems.append(f"desired count {world.desired}, not {ORIGINAL} as before the pause")
-        if world.mode == "table":
-            for (resource, _), flags in zip(TARGETS, world.flags, strict=True):
-                if flags != self.bounds.person_flags:
+        if self.setup.mode == "table":
+            for table, flags in zip(self.setup.tables, world.flags, strict=True):
+                want = ALL if table in held else self.bounds.person_flags
+                if flags != want:
+                    why = f"while {shown(self.running(world.backup))} goes on" if going_on else ""
                     problems.append(
-                        f"{resource} has {sorted(flags)} suspended, not "
-                        f"{sorted(self.bounds.person_flags)} as before the pause"
+                        f"table/{table} has {sorted(flags)} suspended, not {sorted(want)} "
+                        f"{why or 'as before the pause'}"
                     )
         return "; ".join(problems) or None
 
     def run(self, start: State) -> Result:
+        # The real controller says once that a backup holds every table; each plan here is a
+        # new kind, which would say it for every state the search plans in.
+        quiet = logging.getLogger(dynamodb.__name__)
+        level, quiet.level = quiet.level, logging.ERROR
+        try:
+            return self._run(start)
+        finally:
+            quiet.level = level
+
+    def _run(self, start: State) -> Result:
         result = Result()
         # Depth-first, with the path kept so that a failure shows its schedule.
         stack: list[tuple[State, Iterator[tuple[str, State]]]] = [(start, self.moves(start))]
@@ -477,27 +622,33 @@ class _Search:
             self.seen.add(nxt)
             result.states += 1
             path.append(what)
-            if not self.busy(nxt):
+            # Checked in every state: a touch undone later is still a touch.
+            problem = self.untouched_problem(nxt.world) if self.untouched else None
+            busy = self.busy(nxt)
+            final = nxt.world
+            if problem is None and not busy:
                 result.schedules += 1
-                final = self.settle(nxt)
-                problem = self.check(final)
-                if problem:
-                    result.failure = [*path, f"then, at rest: {problem}"]
-                    result.final = final
-                    return result
+                final, problem = self.settle(nxt)
+                problem = problem or self.check(final)
+            if problem:
+                result.failure = [*path, f"then, at rest: {problem}"]
+                result.final = final
+                return result
+            if busy:
+                stack.append((nxt, self.moves(nxt)))
+            else:
                 path.pop()
-                continue
-            stack.append((nxt, self.moves(nxt)))
         return result
 
 
 def explore(protocol: Protocol, mode: str, bounds: Bounds) -> Result:
     """Every schedule within `bounds`; the first that breaks an invariant, with its steps."""
-    flags = tuple(bounds.person_flags for _ in TARGETS) if mode == "table" else ()
-    world = World(mode, flags=flags)
+    setup = Setup(mode, bounds.tables, bounds.scope)
+    flags = tuple(bounds.person_flags for _ in bounds.tables) if mode == "table" else ()
+    world = World(flags=flags)
     agents = tuple(Agent(cid, 0) for cid in range(bounds.controllers))
-    start = State(world, agents, bounds.script, bounds.deaths, bounds.joins)
-    return _Search(protocol, bounds).run(start)
+    start = State(world, agents, bounds.deaths, bounds.joins)
+    return _Search(protocol, bounds, setup).run(start)
 
 
 def describe(result: Result) -> str:
@@ -505,4 +656,14 @@ def describe(result: Result) -> str:
 
 
 Runner = Callable[[Protocol, str, Bounds], Result]
-__all__: Sequence[str] = ("Bounds", "Current", "Legacy", "Result", "describe", "explore")
+__all__: Sequence[str] = (
+    "Bounds",
+    "Current",
+    "Legacy",
+    "Names",
+    "Result",
+    "Running",
+    "describe",
+    "explore",
+    "named",
+)

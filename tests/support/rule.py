@@ -22,9 +22,9 @@ class Policy:
     resume_count_max: int = 10
 
 
-def kinds(policy: Policy = Policy()) -> tuple[Ecs, Dynamodb]:
+def kinds(policy: Policy = Policy(), scope: str = "prefix") -> tuple[Ecs, Dynamodb]:
     ecs = Ecs("c", "us-east-1", "svc", policy.resume_count, policy.resume_count_max)
-    return ecs, Dynamodb("orders", "us-east-1")
+    return ecs, Dynamodb("orders", "us-east-1", scope)
 
 
 def observed(
@@ -56,5 +56,5 @@ def observed(
     )
 
 
-def decide(seen: Observed, policy: Policy = Policy()) -> Plan:
-    return rule.decide(seen, kinds(policy), policy.resume_delay)
+def decide(seen: Observed, policy: Policy = Policy(), scope: str = "prefix") -> Plan:
+    return rule.decide(seen, kinds(policy, scope), policy.resume_delay)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 from collections import Counter
 
+import pytest
+
 from tests.conftest import Stack
 from tests.support.moto import PREFIX, SUSPENDED_FLAGS
 from tests.test_native_integration import native_only
@@ -20,6 +22,9 @@ QUERIES = {
 }
 
 
+# Tens of CLI calls, each about a second of CPU: on two cores shared with other tests it
+# can take more than the default 120 s without anything being wrong.
+@pytest.mark.timeout(300)
 def test_twenty_tables_pause_and_resume_in_at_most_46_calls_each(stack: Stack) -> None:
     native_only(stack)
     for table in TABLES:

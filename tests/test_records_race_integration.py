@@ -91,6 +91,9 @@ def table(stack: Stack) -> str:
     return "orders-eu"
 
 
+# Tens of CLI calls, each about a second of CPU: on two cores shared with other tests it
+# can take more than the default 120 s without anything being wrong.
+@pytest.mark.timeout(300)
 def test_a_slow_untag_during_a_resume_leaves_no_table_suspended(stack: Stack, table: str) -> None:
     world = stack.world
     first = world.start_cluster(f"{PREFIX}1")
@@ -122,6 +125,9 @@ def test_a_slow_untag_during_a_resume_leaves_no_table_suspended(stack: Stack, ta
     ), "and stays so"
 
 
+# Tens of CLI calls, each about a second of CPU: on two cores shared with other tests it
+# can take more than the default 120 s without anything being wrong.
+@pytest.mark.timeout(300)
 def test_records_of_version_1_0_are_resumed_from_and_removed(stack: Stack, table: str) -> None:
     """An upgrade in place: a service and a table paused by version 1.0 (its bare keys)."""
     world = stack.world

@@ -61,6 +61,9 @@ def test_a_glue_run_pauses_until_it_finishes(stack: Stack, sources: Sources) -> 
     assert "backups: none active" in resumed.stderr
 
 
+# Tens of CLI calls, each about a second of CPU: on two cores shared with other tests it
+# can take more than the default 120 s without anything being wrong.
+@pytest.mark.timeout(300)
 def test_thirty_matching_glue_jobs_with_one_running_pause_and_then_resume(
     stack: Stack, sources: Sources
 ) -> None:

@@ -150,12 +150,14 @@ def test_every_policy_file_reaches_the_template_or_repeats_one_that_does() -> No
     files = {path.name for path in (ROOT / "deploy").glob("iam-policy*.json")}
     assert files == used | set(cfn_template.SAME_AS)
     for same, original in cfn_template.SAME_AS.items():
-        assert policy(same) == policy(original)
+        # Nothing the template's file does not grant: the named scope's reads may be more.
+        statements = policy(original)["Statement"]
+        assert all(s in statements for s in policy(same)["Statement"])
     # The ECS mode's policy is the EMR query plus its own statement; the template attaches
     # the EMR query only with EMR_PREFIX.
     ecs = policy("iam-policy.json")["Statement"]
-    emr = policy("iam-policy-emr.json")["Statement"]
-    assert ecs[: len(emr)] == emr
+    # Its first statement; the second, for PAUSE_SCOPE=named, needs native mode.
+    assert ecs[:1] == policy("iam-policy-emr.json")["Statement"][:1]
 
 
 def test_the_container_runs_the_image_as_the_dockerfile_and_the_other_recipes_do() -> None:

@@ -27,6 +27,31 @@ POLICY = DEPLOY / "iam-policy-native-autoscaling.json"
 EMR_QUERY = {"Effect": "Allow", "Action": "elasticmapreduce:ListClusters", "Resource": "*"}
 
 
+def once(
+    enforced: Enforced, tmp_path: Path, credentials: tuple[str, str], **settings: str
+) -> subprocess.CompletedProcess[str]:
+    """One native-mode --once tick as the user with `credentials`."""
+    env = isolated_env(
+        enforced.server.url,
+        tmp_path / "home",
+        EMR_PREFIX=PREFIX,
+        EMR_REGION=REGION,
+        DYNAMODB_TABLE_PREFIX="orders-",
+        AWS_ACCESS_KEY_ID=credentials[0],
+        AWS_SECRET_ACCESS_KEY=credentials[1],
+        CALL_ATTEMPTS="1",
+        **settings,
+    )
+    return subprocess.run(
+        [executable("dynamodb-autoscaler-control"), "--once"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
 def test_native_policy_is_enough_and_a_denied_record_still_suspends(
     enforced: Enforced, tmp_path: Path
 ) -> None:
@@ -43,24 +68,7 @@ def test_native_policy_is_enough_and_a_denied_record_still_suspends(
     cluster_id = world.start_cluster(f"{PREFIX}1")
 
     def run(credentials: tuple[str, str]) -> subprocess.CompletedProcess[str]:
-        env = isolated_env(
-            enforced.server.url,
-            tmp_path / "home",
-            EMR_PREFIX=PREFIX,
-            EMR_REGION=REGION,
-            DYNAMODB_TABLE_PREFIX="orders-",
-            AWS_ACCESS_KEY_ID=credentials[0],
-            AWS_SECRET_ACCESS_KEY=credentials[1],
-            CALL_ATTEMPTS="1",
-        )
-        return subprocess.run(
-            [executable("dynamodb-autoscaler-control"), "--once"],
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-            check=False,
-        )
+        return once(enforced, tmp_path, credentials)
 
     paused = run(controller)
 
@@ -114,21 +122,7 @@ def test_the_emr_policy_is_enough_to_name_tables_and_without_it_a_cluster_holds_
     world.start_cluster(f"{PREFIX}export", steps=["Export Table:orders-x"])
 
     def run(credentials: tuple[str, str]) -> subprocess.CompletedProcess[str]:
-        env = isolated_env(
-            enforced.server.url,
-            tmp_path / "home",
-            EMR_PREFIX=PREFIX,
-            EMR_REGION=REGION,
-            DYNAMODB_TABLE_PREFIX="orders-",
-            PAUSE_SCOPE="named",
-            AWS_ACCESS_KEY_ID=credentials[0],
-            AWS_SECRET_ACCESS_KEY=credentials[1],
-            CALL_ATTEMPTS="1",
-        )
-        command = [executable("dynamodb-autoscaler-control"), "--once"]
-        return subprocess.run(
-            command, env=env, capture_output=True, text=True, timeout=120, check=False
-        )
+        return once(enforced, tmp_path, credentials, PAUSE_SCOPE="named")
 
     def suspended() -> set[str]:
         # The server is the module's: the tables of the test before are there too.

@@ -115,11 +115,12 @@ def _shown(decision: Decision, outcome: Outcome) -> str:
 def fields(config: Config, seen: Observed, done: Done, ok: bool) -> dict[str, Any]:
     """The tick as structured data, for LOG_FORMAT=json."""
     c = config
+    named = _named(c)
     # "backups" were seen and hold the pause, whatever the "unknown_sources" (whose query
     # failed) would say; "stuck_backups" are active but older than MAX_BACKUP_AGE.
     tick: dict[str, Any] = {
-        "backups": [_backup_field(b, seen.at, _named(c)) for b in seen.backups],
-        "stuck_backups": [_backup_field(b, seen.at, _named(c)) for b in seen.stuck],
+        "backups": [_backup_field(b, seen.at, named) for b in seen.backups],
+        "stuck_backups": [_backup_field(b, seen.at, named) for b in seen.stuck],
         "unknown_sources": list(seen.unknown),
     }
     tick.update(facts.field for facts in describe(c, seen, None))

@@ -40,6 +40,7 @@ version 1.0 did (its races are what the search must find, to show that it can).
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -72,6 +73,9 @@ READ = "dynamodb:table:ReadCapacityUnits"
 
 # One call, as the model applies it: what it is, and its arguments (hashable).
 Op = tuple[object, ...]
+# What a move did, as a format string and its arguments: formatted only for a failure's
+# schedule, since the search makes millions of moves and shows none of the others.
+Label = tuple[object, ...]
 # The backups active at once: (id, the tables it names; None when its source does not say).
 Running = tuple[tuple[str, Names | None], ...]
 ONE = (("j-1", None),)  # the one backup of a script of True and False
@@ -310,16 +314,17 @@ def _apply(world: World, op: Op) -> tuple[World, bool]:
 
 
 def _read(mode: str, world: World, what: str, seen: Seen, settled: frozenset) -> Seen:
-    settled = settled & world.tag_keys()
     if what == "backups":
         # The sources' answers, the names each backup gives with it, as of one moment.
         return seen._replace(backup=world.backup)
-    if what == "thing" and mode == "ecs":
-        # describe-services --include TAGS: the count and the records in one answer.
-        return seen._replace(desired=world.desired, tags=world.tags, settled=settled)
-    if what == "thing":
+    if what == "thing" and mode == "table":
         # describe-scalable-targets: every table's targets in one answer.
         return seen._replace(flags=world.flags)
+    # The records, and which of them had settled: describe-services --include TAGS in ECS
+    # mode (with the count: one answer), get-resources in native mode.
+    settled = settled & world.tag_keys()
+    if what == "thing":
+        return seen._replace(desired=world.desired, tags=world.tags, settled=settled)
     return seen._replace(tags=world.tags, settled=settled)
 
 
@@ -394,6 +399,7 @@ class _Search:
         ever = set().union(*(named(self.setup.scope, b, self.setup.tables) for b in self.script))
         # The tables no backup ever names: the controller must never touch them.
         self.untouched = [i for i, t in enumerate(self.setup.tables) if t not in ever]
+        self.shown = [shown(self.running(i)) for i in range(len(self.script) + 1)]
 
     def running(self, backup: int) -> Running:
         return self.script[backup - 1] if backup else ()
@@ -407,12 +413,12 @@ class _Search:
             self.plans[key] = self.protocol.plan(self.setup, running, seen, pause_id)
         return self.plans[key]
 
-    def moves(self, state: State) -> Iterator[tuple[str, State]]:
+    def moves(self, state: State) -> Iterator[tuple[Label, State]]:
         world = state.world
         if world.backup < len(self.script):
             nxt = world.backup + 1
             yield (
-                f"backups now: {shown(self.running(nxt))}",
+                ("backups now: {}", self.shown[nxt]),
                 state._replace(world=world._replace(backup=nxt)),
             )
         for i, agent in enumerate(state.agents):
@@ -421,7 +427,7 @@ class _Search:
             cid = len(state.agents)
             agent = Agent(cid, 0)
             yield (
-                f"controller {cid} starts",
+                ("controller {} starts", cid),
                 state._replace(agents=(*state.agents, agent), joins=state.joins - 1),
             )
         for key in sorted(world.tag_keys() - world.settled) if self.protocol.settles else ():
@@ -432,7 +438,7 @@ class _Search:
                 for a in state.agents
             )
             yield (
-                f"record {key[1]} on {key[0].rsplit(':', 1)[-1]} settles",
+                ("record {} on {} settles", key[1], key[0].rsplit(":", 1)[-1]),
                 state._replace(world=world._replace(settled=world.settled | {key}), agents=agents),
             )
 
@@ -451,19 +457,19 @@ class _Search:
             return window if table_arn(self.setup.tables[index]) in arns else frozenset()  # type: ignore[index]
         return window if self.setup.mode == "ecs" and rest[0][0] == "desired" else frozenset()
 
-    def _agent_moves(self, state: State, i: int, agent: Agent) -> Iterator[tuple[str, State]]:
+    def _agent_moves(self, state: State, i: int, agent: Agent) -> Iterator[tuple[Label, State]]:
         world = state.world
 
-        def put(new: Agent, new_world: World = world, **more: object) -> State:
+        def put(new: Agent, new_world: World = world, deaths: int = state.deaths) -> State:
             agents = (*state.agents[:i], new, *state.agents[i + 1 :])
-            return state._replace(world=new_world, agents=agents, **more)  # type: ignore[arg-type]
+            # Positional, not _replace: the search makes millions of these.
+            return State(new_world, agents, deaths, state.joins)
 
-        name = f"controller {agent.cid}"
         if not agent.alive:
             if agent.in_flight is not None:
                 new_world, _ = _apply(world, agent.in_flight)
                 yield (
-                    f"{name}'s last call lands: {agent.in_flight}",
+                    ("controller {}'s last call lands: {}", agent.cid, agent.in_flight),
                     put(agent._replace(in_flight=None, window=frozenset()), new_world),
                 )
             return
@@ -472,23 +478,29 @@ class _Search:
             new_world, go_on = _apply(world, op)
             rest = agent.steps[1:] if go_on else ()
             window = self._window(agent.window, op, rest)
-            yield f"{name}: {op}", put(agent._replace(steps=rest, window=window), new_world)
+            yield (
+                ("controller {}: {}", agent.cid, op),
+                put(agent._replace(steps=rest, window=window), new_world),
+            )
         elif agent.reads:
             for what in sorted(agent.reads):
                 seen = _read(self.setup.mode, world, what, agent.seen or Seen(), agent.settled)
                 reads = agent.reads - {what}
                 if reads:
-                    yield f"{name} reads {what}", put(agent._replace(reads=reads, seen=seen))
+                    yield (
+                        ("controller {} reads {}", agent.cid, what),
+                        put(agent._replace(reads=reads, seen=seen)),
+                    )
                 else:
                     steps = self.plan(seen, agent)
                     done = agent._replace(
                         reads=frozenset(), seen=None, steps=steps, settled=frozenset()
                     )
-                    yield f"{name} reads {what}, decides {steps}", put(done)
+                    yield ("controller {} reads {}, decides {}", agent.cid, what, steps), put(done)
         elif agent.ticks < self.ticks(agent):
             reads = self.protocol.reads(self.setup.mode)
             yield (
-                f"{name} begins tick {agent.ticks + 1}",
+                ("controller {} begins tick {}", agent.cid, agent.ticks + 1),
                 put(
                     agent._replace(
                         ticks=agent.ticks + 1,
@@ -502,10 +514,13 @@ class _Search:
             dead = agent._replace(
                 alive=False, reads=frozenset(), seen=None, steps=(), settled=frozenset()
             )
-            yield f"{name} dies", put(dead._replace(window=frozenset()), deaths=state.deaths - 1)
+            yield (
+                ("controller {} dies", agent.cid),
+                put(dead._replace(window=frozenset()), deaths=state.deaths - 1),
+            )
             if agent.steps:
                 yield (
-                    f"{name} dies with {agent.steps[0]} in flight",
+                    ("controller {} dies with {} in flight", agent.cid, agent.steps[0]),
                     put(dead._replace(in_flight=agent.steps[0]), deaths=state.deaths - 1),
                 )
 
@@ -597,17 +612,24 @@ class _Search:
         # new kind, which would say it for every state the search plans in.
         quiet = logging.getLogger(dynamodb.__name__)
         level, quiet.level = quiet.level, logging.ERROR
+        # The states are tuples, which make no cycles for the collector to find, while its
+        # full collections walk every state seen so far: a fifth of the search's time.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             return self._run(start)
         finally:
             quiet.level = level
+            if collecting:
+                gc.enable()
 
     def _run(self, start: State) -> Result:
         result = Result()
         # Depth-first, with the path kept so that a failure shows its schedule.
-        stack: list[tuple[State, Iterator[tuple[str, State]]]] = [(start, self.moves(start))]
-        path: list[str] = []
-        self.seen.add(start)
+        stack: list[tuple[State, Iterator[tuple[Label, State]]]] = [(start, self.moves(start))]
+        path: list[Label] = []
+        seen = self.seen
+        seen.add(start)
         while stack:
             _, moves = stack[-1]
             step = next(moves, None)
@@ -617,9 +639,10 @@ class _Search:
                     path.pop()
                 continue
             what, nxt = step
-            if nxt in self.seen:
+            visited = len(seen)
+            seen.add(nxt)  # one hash, not two: a state already seen leaves the set as it was
+            if len(seen) == visited:
                 continue
-            self.seen.add(nxt)
             result.states += 1
             path.append(what)
             # Checked in every state: a touch undone later is still a touch.
@@ -631,7 +654,7 @@ class _Search:
                 final, problem = self.settle(nxt)
                 problem = problem or self.check(final)
             if problem:
-                result.failure = [*path, f"then, at rest: {problem}"]
+                result.failure = [*map(_text, path), f"then, at rest: {problem}"]
                 result.final = final
                 return result
             if busy:
@@ -639,6 +662,11 @@ class _Search:
             else:
                 path.pop()
         return result
+
+
+def _text(label: Label) -> str:
+    fmt, *args = label
+    return str(fmt).format(*args)
 
 
 def explore(protocol: Protocol, mode: str, bounds: Bounds) -> Result:

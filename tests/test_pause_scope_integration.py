@@ -17,20 +17,26 @@ ALL = set(SUSPENDED_FLAGS)
 TABLES = [f"exp-{n:02}" for n in range(20)]
 
 
-@pytest.fixture
-def fleet(stack: Stack) -> Stack:
+def seeded(stack: Stack, tables: list[str]) -> Stack:
     for name in ("AUTOSCALER_CLUSTER", "AUTOSCALER_REGION", "AUTOSCALER_SERVICE"):
         del stack.env[name]
     stack.env.update(DYNAMODB_TABLE_PREFIX="exp-", PAUSE_SCOPE="named")
-    for table in TABLES:
+    for table in tables:
         stack.world.autoscale_table(table)
     return stack
 
 
+@pytest.fixture
+def fleet(stack: Stack) -> Stack:
+    return seeded(stack, TABLES)
+
+
 def suspended_tables(stack: Stack) -> set[str]:
     """The tables with every flag on for both their targets."""
-    state = stack.world.suspended()
-    return {t for t in TABLES if all(f == ALL for (r, _), f in state.items() if r == f"table/{t}")}
+    flags: dict[str, list[set[str]]] = {}
+    for (resource, _), suspended in stack.world.suspended().items():
+        flags.setdefault(resource.split("/")[1], []).append(suspended)
+    return {t for t, each in flags.items() if all(f == ALL for f in each)}
 
 
 def touched(stack: Stack, tables: set[str]) -> set[str]:
@@ -123,13 +129,16 @@ def test_a_glue_run_names_its_table_with_an_argument(fleet: Stack, sources: Sour
     ids=["a step naming nothing", "a malformed tag"],
 )
 def test_a_backup_whose_names_cannot_be_used_holds_every_table(
-    fleet: Stack, steps: list[str], tags: dict[str, str], why: str
+    stack: Stack, steps: list[str], tags: dict[str, str], why: str
 ) -> None:
+    # Four tables hold as twenty would, at a fifth of the CLI calls.
+    few = TABLES[:4]
+    fleet = seeded(stack, few)
     fleet.world.start_cluster(f"{PREFIX}odd", steps=steps, tags=tags)
 
     logged = tick(fleet)
 
-    assert suspended_tables(fleet) == set(TABLES), logged
+    assert suspended_tables(fleet) == set(few), logged
     (warning,) = [line for line in logged.splitlines() if " WARNING " in line]
     assert f"{PREFIX}odd" in warning and why in warning
 
